@@ -1,0 +1,7 @@
+"""`python -m billing_service`: serve billing-service on its port."""
+
+from shared.run import serve
+
+from billing_service.main import create_app
+
+serve(create_app, name="billing-service")

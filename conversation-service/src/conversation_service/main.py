@@ -1,0 +1,14 @@
+"""The conversation-service application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from shared.app import create_service_app
+
+from conversation_service.config import get_settings
+
+SERVICE_NAME = "conversation-service"
+
+
+def create_app() -> FastAPI:
+    return create_service_app(service_name=SERVICE_NAME, settings=get_settings())

@@ -1,0 +1,7 @@
+"""`python -m llm_service`: serve llm-service on its port."""
+
+from shared.run import serve
+
+from llm_service.main import create_app
+
+serve(create_app, name="llm-service")

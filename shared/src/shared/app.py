@@ -1,0 +1,58 @@
+"""The one way every backend service is assembled: logging, envelope errors, health, DB and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from shared.db import create_engine, create_session_factory
+from shared.errors import install_error_handlers
+from shared.health import router as health_router
+from shared.logging import RequestLogMiddleware, configure_logging
+from shared.settings import BaseServiceSettings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    service_name: str,
+    settings: BaseServiceSettings,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    title: str | None = None,
+) -> FastAPI:
+    """A FastAPI app with `app.state.{settings, engine, session_factory, redis, service_name}` ready.
+
+    `on_startup` runs after the engine and Redis exist (start consumers and clients there);
+    `on_shutdown` runs before they are closed.
+    """
+    configure_logging(service_name, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.session_factory = create_session_factory(app.state.engine)
+        app.state.redis = Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
+        )
+        try:
+            if on_startup is not None:
+                await on_startup(app)
+            yield
+        finally:
+            if on_shutdown is not None:
+                await on_shutdown(app)
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(title=title or service_name, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service_name = service_name
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.add_middleware(RequestLogMiddleware)
+    return app

@@ -1,0 +1,84 @@
+"""Errors that carry their HTTP status, and the handlers that render every error in the envelope."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.envelope import envelope
+
+logger = logging.getLogger("shared.errors")
+
+_DEFAULT_MESSAGES = {
+    400: "The request is not valid.",
+    401: "Authentication is required.",
+    403: "You are not allowed to do this.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    409: "Conflict.",
+    413: "The request body is too large.",
+    422: "The request has invalid fields.",
+    429: "Too many requests, please try again later.",
+    500: "Internal server error.",
+    502: "The upstream service failed.",
+    503: "The service is unavailable, please try again later.",
+    504: "The upstream service timed out.",
+}
+
+
+class AppError(Exception):
+    """An error with a status and a one-sentence message that is safe to show the caller."""
+
+    def __init__(self, status: int, message: str | None = None, *, headers: dict[str, str] | None = None):
+        self.status = status
+        self.message = message or _DEFAULT_MESSAGES.get(status, "The request failed.")
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class NotFound(AppError):
+    def __init__(self, message: str = "Not found.") -> None:
+        super().__init__(404, message)
+
+
+class Unauthorized(AppError):
+    def __init__(self, message: str = "Authentication is required.") -> None:
+        super().__init__(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Only `loc` and `msg`: the raw input may hold a password or a key and is never echoed."""
+    return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render 4xx/5xx of every origin (ours, Starlette's routing, validation, crashes) in the envelope."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+        return envelope(None, status=exc.status, message=exc.message, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = _DEFAULT_MESSAGES.get(exc.status_code, "The request failed.")
+        if isinstance(exc.detail, str) and exc.detail and exc.status_code not in (404, 405, 500):
+            message = exc.detail
+        headers = dict(exc.headers) if exc.headers else None
+        return envelope(None, status=exc.status_code, message=message, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
+        where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
+        return envelope(errors, status=422, message=f"Invalid field {where}: {first['msg']}.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return envelope(None, status=500, message=_DEFAULT_MESSAGES[500])

@@ -1,0 +1,54 @@
+"""`/healthz` (alive) and `/readyz` (database and Redis reachable) for every service."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from shared.envelope import envelope
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/healthz")
+async def healthz() -> JSONResponse:
+    """Alive: the process answers."""
+    return envelope({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready: the database and Redis both answer within a second."""
+    checks = {"database": await _check_database(request), "redis": await _check_redis(request)}
+    ready = all(checks.values())
+    return envelope(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+        message="success" if ready else "A dependency of this service is unreachable.",
+    )
+
+
+async def _check_database(request: Request) -> bool:
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        return False
+    try:
+        async with asyncio.timeout(1.0), engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+async def _check_redis(request: Request) -> bool:
+    redis = getattr(request.app.state, "redis", None)
+    if redis is None:
+        return False
+    try:
+        async with asyncio.timeout(1.0):
+            return bool(await redis.ping())
+    except Exception:
+        return False

@@ -1,0 +1,200 @@
+"""Consuming the completion stream: consumer groups, ack after commit, reclaim, dead letter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from shared.events import COMPLETION_STREAM, DEAD_LETTER_STREAM, STREAM_MAX_LEN, CompletionEvent
+
+logger = logging.getLogger("shared.messaging")
+
+EventHandler = Callable[[CompletionEvent], Awaitable[None]]
+# What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
+StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
+
+
+def consumer_name(group: str) -> str:
+    """Unique per process, so a restarted consumer never owns its predecessor's pending entries."""
+    return f"{group}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class ConsumerOptions:
+    """Tuning of one consumer; the defaults suit production, tests shorten the waits."""
+
+    batch_size: int = 50
+    block_ms: int = 1000
+    claim_idle_ms: int = 15_000
+    claim_interval_s: float = 5.0
+    max_deliveries: int = 5
+    retry_backoff_s: float = 1.0
+
+
+class StreamConsumer:
+    """Applies each entry of the stream through `handler`, which commits its own transaction.
+
+    An entry is acknowledged only after the handler returned, so a crash leaves it pending; pending
+    entries idle longer than `claim_idle_ms` are reclaimed by any consumer of the group (XAUTOCLAIM);
+    an entry delivered `max_deliveries` times, or one that is not a valid event, goes to the dead-letter
+    stream with the reason, and the group moves on. Handlers must be idempotent (by `event_id`).
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        group: str,
+        handler: EventHandler,
+        stream: str = COMPLETION_STREAM,
+        dead_letter_stream: str = DEAD_LETTER_STREAM,
+        name: str | None = None,
+        options: ConsumerOptions | None = None,
+    ) -> None:
+        self.redis = redis
+        self.group = group
+        self.handler = handler
+        self.stream = stream
+        self.dead_letter_stream = dead_letter_stream
+        self.name = name or consumer_name(group)
+        self.options = options or ConsumerOptions()
+        self.applied = 0
+
+    async def ensure_group(self) -> None:
+        """Create the group reading from the stream's beginning, so no event published before is missed."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self) -> None:
+        """Consume until cancelled; Redis outages are waited out."""
+        loop = asyncio.get_running_loop()
+        next_claim = 0.0
+        group_ready = False
+        while True:
+            try:
+                if not group_ready:
+                    await self.ensure_group()
+                    group_ready = True
+                if loop.time() >= next_claim:
+                    await self.reclaim()
+                    next_claim = loop.time() + self.options.claim_interval_s
+                await self.read_new()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                logger.warning("redis unavailable for consumer %s: %s", self.name, exc)
+                group_ready = False
+                await asyncio.sleep(self.options.retry_backoff_s)
+            except Exception:
+                logger.exception("consumer %s loop failed", self.name)
+                await asyncio.sleep(self.options.retry_backoff_s)
+
+    async def read_new(self) -> int:
+        """Read and apply one batch of never-delivered entries; returns how many were read."""
+        response = cast(
+            StreamBatch,
+            await self.redis.xreadgroup(
+                self.group,
+                self.name,
+                {self.stream: ">"},
+                count=self.options.batch_size,
+                block=self.options.block_ms,
+            ),
+        )
+        count = 0
+        for _stream, entries in response or []:
+            for entry_id, fields in entries:
+                count += 1
+                await self.process(entry_id, fields)
+        return count
+
+    async def reclaim(self) -> int:
+        """Take over entries left pending too long (a dead consumer's, or ones whose handler failed)."""
+        cursor = "0-0"
+        claimed_total = 0
+        while True:
+            result = await self.redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.name,
+                min_idle_time=self.options.claim_idle_ms,
+                start_id=cursor,
+                count=self.options.batch_size,
+            )
+            cursor = str(result[0])
+            entries: list[tuple[str, dict[str, str] | None]] = list(result[1])
+            for entry_id, fields in entries:
+                if fields is None:  # deleted from the stream while pending: nothing left to apply
+                    await self.redis.xack(self.stream, self.group, entry_id)
+                    continue
+                claimed_total += 1
+                await self.process(entry_id, fields)
+            if cursor in ("0-0", b"0-0"):
+                return claimed_total
+
+    async def process(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Apply one entry; ack after the handler's commit, park it when it cannot succeed."""
+        try:
+            event = CompletionEvent.from_stream_fields(fields)
+        except (KeyError, ValueError, ValidationError) as exc:
+            await self.dead_letter(entry_id, fields, f"not a valid completion event: {exc}")
+            return
+        try:
+            await self.handler(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            deliveries = await self.delivery_count(entry_id)
+            logger.warning(
+                "applying event failed",
+                extra={
+                    "event_id": str(event.event_id),
+                    "group": self.group,
+                    "deliveries": deliveries,
+                    "error": repr(exc),
+                },
+            )
+            if deliveries >= self.options.max_deliveries:
+                await self.dead_letter(entry_id, fields, f"failed {deliveries} times: {exc!r}")
+            return
+        await self.redis.xack(self.stream, self.group, entry_id)
+        self.applied += 1
+
+    async def delivery_count(self, entry_id: str) -> int:
+        pending = await self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+    async def dead_letter(self, entry_id: str, fields: dict[str, str], reason: str) -> None:
+        """Park the entry with why it failed, then acknowledge it so the group moves on."""
+        entry: dict[str, str] = {
+            **fields,
+            "group": self.group,
+            "entry_id": str(entry_id),
+            "reason": reason[:2000],
+            "failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self.redis.xadd(
+            self.dead_letter_stream,
+            cast(Any, entry),
+            maxlen=STREAM_MAX_LEN,
+            approximate=True,
+        )
+        await self.redis.xack(self.stream, self.group, entry_id)
+        logger.error(
+            "event parked in dead letter",
+            extra={"group": self.group, "entry_id": str(entry_id), "reason": reason[:500]},
+        )

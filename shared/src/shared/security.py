@@ -1,0 +1,50 @@
+"""Password hashing (argon2id) and encryption of users' DashScope API keys at rest."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown user as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """True when the password matches; costs the same time when there is no such user."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class ApiKeyCipher:
+    """Fernet (AES-128-CBC + HMAC) with a key derived from APIKEY_ENCRYPTION_KEY."""
+
+    def __init__(self, secret: str) -> None:
+        derived = hashlib.sha256(b"aigcspace-apikey:" + secret.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def encrypt(self, apikey: str) -> str:
+        return self._fernet.encrypt(apikey.encode()).decode()
+
+    def decrypt(self, token: str) -> str | None:
+        """The plain key, or None when it was encrypted under another key (treated as no key)."""
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            return None
+
+
+def apikey_hint(apikey: str) -> str:
+    """`sk-…3f9a`: the well-known prefix and the last 4 characters, nothing else of the key."""
+    prefix = "sk-" if apikey.startswith("sk-") and len(apikey) > 7 else ""
+    return f"{prefix}…{apikey[-4:]}"

@@ -1,0 +1,84 @@
+"""Typed settings shared by every process: read from the environment, `.env` supplying defaults."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shared.messaging import ConsumerOptions
+
+MIN_SECRET_BYTES = 32
+
+
+def _check_secret(name: str, value: str) -> str:
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes")
+    return value
+
+
+class BaseServiceSettings(BaseSettings):
+    """What every backend service needs: its database, Redis and the internal-credential secret."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/aigcspace"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    internal_secret: str
+    host: str = "127.0.0.1"
+    log_level: str = "INFO"
+    db_pool_size: int = 20
+    internal_token_ttl_seconds: int = 60
+
+    @property
+    def listen_port(self) -> int:
+        """The port this process listens on; each service maps it to its own variable."""
+        raise NotImplementedError
+
+    @field_validator("internal_secret")
+    @classmethod
+    def _internal_secret_long_enough(cls, value: str) -> str:
+        return _check_secret("INTERNAL_SECRET", value)
+
+
+def check_secret(name: str, value: str) -> str:
+    """Validator body for any other secret setting (JWT_SECRET, APIKEY_ENCRYPTION_KEY)."""
+    return _check_secret(name, value)
+
+
+def settings_error_line(error: Exception) -> str:
+    """One line saying which setting is wrong, without echoing its value."""
+    from pydantic import ValidationError
+
+    if isinstance(error, ValidationError):
+        parts = []
+        for item in error.errors():
+            name = ".".join(str(x) for x in item["loc"]).upper()
+            reason = "is missing" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
+            parts.append(f"{name} {reason}")
+        return "invalid settings: " + "; ".join(parts)
+    return f"invalid settings: {error}"
+
+
+class ConsumerSettings(BaseServiceSettings):
+    """Settings of a service that consumes the completion stream."""
+
+    consumer_enabled: bool = True
+    consumer_batch_size: int = 50
+    consumer_block_ms: int = 1000
+    consumer_claim_idle_ms: int = 15_000
+    consumer_claim_interval_s: float = 5.0
+    consumer_max_deliveries: int = 5
+
+    def consumer_options(self) -> ConsumerOptions:
+        from shared.messaging import ConsumerOptions
+
+        return ConsumerOptions(
+            batch_size=self.consumer_batch_size,
+            block_ms=self.consumer_block_ms,
+            claim_idle_ms=self.consumer_claim_idle_ms,
+            claim_interval_s=self.consumer_claim_interval_s,
+            max_deliveries=self.consumer_max_deliveries,
+        )

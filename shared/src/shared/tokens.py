@@ -1,0 +1,83 @@
+"""Signed tokens: the users' access tokens (JWT_SECRET) and service-to-service credentials (INTERNAL_SECRET).
+
+Both are HS256 JWTs. Decoding accepts HS256 only, so `none` and every other algorithm are refused, and
+requires `exp`, `iat` and `sub`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 - a header name
+_INTERNAL_ISSUER = "aigcspace-internal"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired, wrongly signed or of the wrong kind."""
+
+
+def create_access_token(*, secret: str, user_id: int, expires_in: int) -> str:
+    """A user's bearer token for the public API."""
+    now = int(time.time())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + expires_in, "typ": "access"}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_access_token(token: str, *, secret: str) -> int:
+    """The user id of a valid access token; `InvalidToken` otherwise."""
+    claims = _decode(token, secret)
+    if claims.get("typ", "access") != "access" or "iss" in claims:
+        raise InvalidToken("not an access token")
+    return _user_id(claims)
+
+
+@dataclass(frozen=True)
+class InternalIdentity:
+    """Who an internal call acts for, as the calling service vouched."""
+
+    user_id: int
+    caller: str
+
+
+def create_internal_token(*, secret: str, user_id: int, audience: str, caller: str, ttl: int = 60) -> str:
+    """A short-lived credential naming the user and the one service it is valid for."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "aud": audience,
+        "iss": _INTERNAL_ISSUER,
+        "caller": caller,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_internal_token(token: str, *, secret: str, audience: str) -> InternalIdentity:
+    """Check an internal credential was signed with INTERNAL_SECRET for this very service."""
+    claims = _decode(token, secret, audience=audience, issuer=_INTERNAL_ISSUER)
+    return InternalIdentity(user_id=_user_id(claims), caller=str(claims.get("caller", "")))
+
+
+def _decode(token: str, secret: str, **checks: str) -> dict[str, object]:
+    try:
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+            **checks,  # type: ignore[arg-type]
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+
+
+def _user_id(claims: dict[str, object]) -> int:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.isdigit():
+        raise InvalidToken("sub is not a user id")
+    return int(sub)
