@@ -97,7 +97,7 @@ class RedisServer:
 
 
 @dataclass
-class TestDatabase:
+class ScratchDatabase:
     name: str
     url: str  # plain postgresql:// URL, as DATABASE_URL takes it
 
@@ -122,13 +122,13 @@ def secrets_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def database(secrets_env: dict[str, str]) -> Iterator[TestDatabase]:
+def database(secrets_env: dict[str, str]) -> Iterator[ScratchDatabase]:
     """A fresh database with the real migrations and the demo data."""
     name = f"aigcspace_test_{uuid.uuid4().hex[:12]}"
     base = PG_SERVER_URL.rsplit("/", 1)[0]
     with psycopg.connect(PG_SERVER_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    db = TestDatabase(name=name, url=f"{base}/{name}")
+    db = ScratchDatabase(name=name, url=f"{base}/{name}")
     env = {**os.environ, "DATABASE_URL": db.url, **secrets_env}
     for step in ("migrate", "demo"):
         subprocess.run(
@@ -169,7 +169,7 @@ class System:
     ports: dict[str, int]
     workdir: Path
     redis: RedisServer
-    database: TestDatabase
+    database: ScratchDatabase
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -212,7 +212,7 @@ class System:
 
 @pytest.fixture(scope="session")
 def system_env(
-    database: TestDatabase, redis_server: RedisServer, secrets_env: dict[str, str]
+    database: ScratchDatabase, redis_server: RedisServer, secrets_env: dict[str, str]
 ) -> dict[str, str]:
     ports = {name: free_port() for name in PROCESSES}
     env = {
@@ -237,7 +237,7 @@ def system_env(
 
 @pytest.fixture(scope="session")
 def system(
-    system_env: dict[str, str], workdir: Path, redis_server: RedisServer, database: TestDatabase
+    system_env: dict[str, str], workdir: Path, redis_server: RedisServer, database: ScratchDatabase
 ) -> Iterator[System]:
     """The stand-in, conversation-, billing- and llm-service and the gateway, each a real process."""
     ports = {name: int(system_env[variable]) for name, (_, variable) in PROCESSES.items()}

@@ -35,6 +35,8 @@ class BootstrapSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/aigcspace"
     redis_url: str = "redis://127.0.0.1:6379/0"
     apikey_encryption_key: str = ""
+    dashscope_base_url: str = "http://127.0.0.1:8090/api/v1"
+    standin_port: int = 8090
 
 
 def write_env_file(path: Path = Path(".env")) -> bool:
@@ -79,6 +81,12 @@ def check_services(settings: BootstrapSettings) -> list[str]:
     return problems
 
 
+def uses_standin(settings: BootstrapSettings) -> bool:
+    """Whether DashScope's base URL is this machine's stand-in (then the dev run starts it)."""
+    parts = urlsplit(settings.dashscope_base_url)
+    return parts.hostname in ("127.0.0.1", "localhost") and parts.port == settings.standin_port
+
+
 def create_database_if_missing(database_url: str) -> bool:
     server, name = _server_url(database_url)
     with psycopg.connect(server, autocommit=True) as conn:
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("step", choices=["env", "check", "migrate", "demo"])
+    parser.add_argument("step", choices=["env", "check", "migrate", "demo", "uses-standin"])
     step = parser.parse_args(argv).step
     if step == "env":
         print(".env written with new secrets" if write_env_file() else ".env exists: kept")
@@ -124,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in problems:
             print(line, file=sys.stderr)
         return 1 if problems else 0
+    if step == "uses-standin":
+        return 0 if uses_standin(settings) else 1
     if step == "migrate":
         if create_database_if_missing(settings.database_url):
             print("database created")

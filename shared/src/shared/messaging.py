@@ -15,12 +15,15 @@ from typing import Any, cast
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shared.events import COMPLETION_STREAM, DEAD_LETTER_STREAM, STREAM_MAX_LEN, CompletionEvent
 
 logger = logging.getLogger("shared.messaging")
 
 EventHandler = Callable[[CompletionEvent], Awaitable[None]]
+TransientCheck = Callable[[BaseException], bool]
 # What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
 StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 
@@ -28,6 +31,17 @@ StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 def consumer_name(group: str) -> str:
     """Unique per process, so a restarted consumer never owns its predecessor's pending entries."""
     return f"{group}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """A failure of the infrastructure (database or network unreachable), not of the event itself.
+
+    Such failures do not count towards the dead letter: an outage longer than a few retries must not
+    park every event that arrived during it.
+    """
+    if isinstance(exc, OSError | PoolTimeoutError):  # refused/reset connections, timeouts, pool exhausted
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -61,6 +75,7 @@ class StreamConsumer:
         dead_letter_stream: str = DEAD_LETTER_STREAM,
         name: str | None = None,
         options: ConsumerOptions | None = None,
+        is_transient: TransientCheck = is_transient_error,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -69,6 +84,7 @@ class StreamConsumer:
         self.dead_letter_stream = dead_letter_stream
         self.name = name or consumer_name(group)
         self.options = options or ConsumerOptions()
+        self.is_transient = is_transient
         self.applied = 0
 
     async def ensure_group(self) -> None:
@@ -138,6 +154,8 @@ class StreamConsumer:
             cursor = str(result[0])
             entries: list[tuple[str, dict[str, str] | None]] = list(result[1])
             for entry_id, fields in entries:
+                if entry_id is None:  # Redis < 7 answers a nil for an entry deleted while pending
+                    continue
                 if fields is None:  # deleted from the stream while pending: nothing left to apply
                     await self.redis.xack(self.stream, self.group, entry_id)
                     continue
@@ -158,6 +176,15 @@ class StreamConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if self.is_transient(exc):
+                # Left pending and retried (reclaimed) once the outage is over; back off meanwhile
+                # instead of failing the rest of the batch at full speed.
+                logger.warning(
+                    "applying event failed transiently",
+                    extra={"event_id": str(event.event_id), "group": self.group, "error": repr(exc)},
+                )
+                await asyncio.sleep(self.options.retry_backoff_s)
+                return
             deliveries = await self.delivery_count(entry_id)
             logger.warning(
                 "applying event failed",

@@ -1,0 +1,101 @@
+"""Running a completion-stream consumer: as a background task of a service, or as a process of its own.
+
+The same handler runs both ways, so extra consumer processes (scale-out) behave exactly like the one
+inside the service: same group, unique consumer name, ack after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import suppress
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.app import Hook
+from shared.db import create_engine, create_session_factory
+from shared.logging import configure_logging
+from shared.messaging import EventHandler, StreamConsumer
+from shared.settings import ConsumerSettings, settings_error_line
+
+logger = logging.getLogger("shared.consumer_process")
+
+HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
+
+
+def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, Hook]:
+    """`on_startup`/`on_shutdown` for `create_service_app`: the group's consumer as a background task,
+    started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown."""
+
+    async def on_startup(app: FastAPI) -> None:
+        settings: ConsumerSettings = app.state.settings
+        app.state.consumer_task = None
+        if not settings.consumer_enabled:
+            logger.info("consumer disabled", extra={"group": group})
+            return
+        consumer = StreamConsumer(
+            app.state.redis,
+            group=group,
+            handler=build_handler(app.state.session_factory),
+            options=settings.consumer_options(),
+        )
+        app.state.consumer = consumer
+        app.state.consumer_task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
+        logger.info("consumer started", extra={"group": group, "consumer": consumer.name})
+
+    async def on_shutdown(app: FastAPI) -> None:
+        task: asyncio.Task[None] | None = getattr(app.state, "consumer_task", None)
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    return on_startup, on_shutdown
+
+
+async def run_consumer(*, settings: ConsumerSettings, group: str, build_handler: HandlerFactory) -> None:
+    """Consume until SIGTERM/SIGINT, with an engine and a Redis client of this process's own."""
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    redis = Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
+    )
+    consumer = StreamConsumer(
+        redis,
+        group=group,
+        handler=build_handler(create_session_factory(engine)),
+        options=settings.consumer_options(),
+    )
+    task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    logger.info("consumer process started", extra={"group": group, "consumer": consumer.name})
+    try:
+        with suppress(asyncio.CancelledError):
+            await task
+    finally:
+        logger.info("consumer process stopped", extra={"group": group, "applied": consumer.applied})
+        await redis.aclose()
+        await engine.dispose()
+
+
+def consumer_main(
+    *,
+    name: str,
+    group: str,
+    load_settings: Callable[[], ConsumerSettings],
+    build_handler: HandlerFactory,
+) -> None:
+    """The body of `python -m <service>.consumer`: one extra consumer of the group, no HTTP."""
+    try:
+        settings = load_settings()
+    except Exception as exc:  # bad settings are the expected case
+        print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(name, settings.log_level)
+    asyncio.run(run_consumer(settings=settings, group=group, build_handler=build_handler))
