@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -24,10 +25,8 @@ SERVICE_MODEL_MODULES = ["llm_service.models", "conversation_service.models", "b
 def _all_metadata() -> MetaData:
     importlib.import_module("shared.models")
     for module in SERVICE_MODEL_MODULES:
-        try:
+        with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(module)
-        except ModuleNotFoundError:
-            pass
     return Base.metadata
 
 
