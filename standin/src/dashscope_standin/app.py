@@ -5,26 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import uuid4
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dashscope_standin.calls import CallLog, CallRecord
 from dashscope_standin.plan import BadRequest, Plan, make_plan, message_count
-from dashscope_standin.protocol import (
-    JSON_CONTENT_TYPE,
-    SSE_CONTENT_TYPE,
-    FrameBuilder,
-    error_body,
-    error_for,
-    result_body,
-)
+from dashscope_standin.protocol import JSON_CONTENT_TYPE, FrameBuilder, error_body, error_for, result_body
 from dashscope_standin.settings import Settings
+from dashscope_standin.sse import EventStreamResponse
 
 GENERATION_PATH = "/api/v1/services/aigc/text-generation/generation"
 HEALTHY = {"code": 200, "message": "success", "data": {"status": "ok"}}
@@ -65,9 +59,14 @@ def _error(call: CallRecord, request_id: str, code: str, message: str | None = N
 
 
 async def _stream(
-    request: Request, call: CallRecord, plan: Plan, request_id: str, chunk_chars: int
-) -> AsyncIterator[bytes]:
-    """The SSE frames of a streamed reply, paced; one yielded item becomes one HTTP chunk."""
+    call: CallRecord, plan: Plan, request_id: str, chunk_chars: int
+) -> AsyncGenerator[bytes, None]:
+    """The SSE frames of a streamed reply, paced; one yielded item becomes one HTTP chunk.
+
+    Pieces are due every `delay_s` from the start, so a busy event loop does not stretch the
+    stream; with no delay, sleep(0) still yields so a long stream cannot starve the others.
+    A client that disconnects cancels this generator (see EventStreamResponse).
+    """
     with call.settling():
         frames = FrameBuilder(
             message_format=plan.message_format, input_tokens=plan.input_tokens, request_id=request_id
@@ -78,10 +77,12 @@ async def _stream(
             pieces = max(1, pieces // 2)
         elif directives.stall:
             pieces = min(2, pieces)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         sent = event_id = 0
         for event_id in range(1, pieces + 1):
-            # sleep(0) still yields, so an unpaced long stream cannot starve the others.
-            await asyncio.sleep(plan.delay_s)
+            due += plan.delay_s
+            await asyncio.sleep(max(0.0, due - loop.time()))
             start, sent = sent, min(sent + chunk_chars, len(reply))
             content = reply[start:sent] if plan.incremental else reply[:sent]
             yield frames.result(event_id, content, sent)
@@ -89,7 +90,7 @@ async def _stream(
             call.finish("error")
             yield frames.error(event_id + 1, directives.midstream_error)
         elif directives.stall:
-            await _client_left(request, math.inf)
+            await asyncio.Event().wait()  # never set: only the client leaving ends this
         else:
             call.finish("completed")
             final = "" if plan.incremental else reply
@@ -104,7 +105,7 @@ async def _complete(
         pieces = math.ceil(len(plan.reply) / chunk_chars)
         wait = math.inf if plan.directives.stall else plan.delay_s * pieces
         if await _client_left(request, wait):
-            return Response(status_code=499)  # nobody reads it; the outcome is "cancelled"
+            return Response(status_code=204)  # nobody reads it; the outcome is "cancelled"
         call.finish("completed")
         body = result_body(
             text=plan.reply,
@@ -155,9 +156,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return _error(call, request_id, failure)
         if not stream:
             return await _complete(request, call, plan, request_id, settings.chunk_chars)
-        return StreamingResponse(
-            _stream(request, call, plan, request_id, settings.chunk_chars),
-            media_type=SSE_CONTENT_TYPE,
+        return EventStreamResponse(
+            _stream(call, plan, request_id, settings.chunk_chars),
             headers={"x-request-id": request_id, "cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 

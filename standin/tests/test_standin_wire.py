@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
 
 import httpx
-
-from conftest import StandIn
+from standin_server import StandIn
 
 SSE = {"X-DashScope-SSE": "enable", "Accept": "text/event-stream"}
 
@@ -125,13 +125,22 @@ def test_frames_are_paced_not_batched(standin: StandIn) -> None:
     assert len(arrivals) == 8
     assert 0.05 < arrivals[0] < 0.5
     assert arrivals[-1] - arrivals[0] > 0.45  # six more pieces at 100 ms each
-    gaps = [later - earlier for earlier, later in zip(arrivals[:6], arrivals[1:7], strict=True)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals[:7])]
     assert min(gaps) > 0.05
     assert arrivals[-1] < 3
 
 
+def test_non_stream_reply_takes_as_long_as_the_stream_would(standin: StandIn) -> None:
+    # "Echo: [[delay_ms:60]] x" is 23 characters: 6 pieces of 60 ms.
+    start = time.monotonic()
+    response = httpx.post(standin.generation_url, json=body("[[delay_ms:60]] x"), headers=auth("sk-test"))
+    elapsed = time.monotonic() - start
+
+    assert response.json()["output"]["text"] == "Echo: [[delay_ms:60]] x"
+    assert 0.3 < elapsed < 3
+
+
 def test_stalled_stream_is_cancelled_when_the_client_leaves(standin: StandIn) -> None:
-    frames = 0
     with httpx.stream(
         "POST",
         standin.generation_url,
@@ -139,15 +148,19 @@ def test_stalled_stream_is_cancelled_when_the_client_leaves(standin: StandIn) ->
         headers={**SSE, **auth("sk-stall-stream")},
         timeout=5,
     ) as response:
-        for line in response.iter_lines():
+        # Keep the line iterator referenced: dropping it closes the connection (httpcore does that).
+        lines = response.iter_lines()
+        frames: list[str] = []
+        for line in lines:
             if line.startswith("data:"):
-                frames += 1
-                assert '"finish_reason":"null"' in line
-            if frames == 2:
-                break
+                frames.append(line)
+                if len(frames) == 2:
+                    break
+        time.sleep(0.3)
         assert standin.calls("sk-stall-stream")[-1]["outcome"] == "pending"
 
-    assert frames == 2
+    assert len(frames) == 2
+    assert all('"finish_reason":"null"' in frame for frame in frames)
     standin.wait_for_outcome("sk-stall-stream", "cancelled")
 
 

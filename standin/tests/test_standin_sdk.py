@@ -9,8 +9,7 @@ import pytest
 import requests
 from dashscope import AioGeneration, Generation
 from dashscope_standin.directives import filler
-
-from conftest import StandIn
+from standin_server import StandIn
 
 MODEL = "qwen-plus"
 
