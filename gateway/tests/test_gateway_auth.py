@@ -1,0 +1,127 @@
+"""Registration and login through the real gateway (CONTRACT §2 "Auth and users")."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from conftest import System, make_user
+
+PASSWORD = "correct-horse-battery"
+
+
+def unique_name() -> str:
+    return f"a_{uuid.uuid4().hex[:12]}"
+
+
+async def test_register_returns_201_with_the_user(gateway: httpx.AsyncClient) -> None:
+    name = unique_name()
+    response = await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["code"] == 201 and body["message"] == "success"
+    assert set(body["data"]) == {"id", "username", "has_apikey", "apikey_hint", "created_at"}
+    assert body["data"]["username"] == name
+    assert body["data"]["has_apikey"] is False and body["data"]["apikey_hint"] is None
+
+
+async def test_register_stores_an_argon2_hash_not_the_password(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    name = unique_name()
+    await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    with system.database.connect() as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM aigcspace.users WHERE username = %s", (name,)
+        ).fetchone()
+    assert row is not None
+    assert row[0].startswith("$argon2id$") and PASSWORD not in row[0]
+
+
+async def test_register_duplicate_username_is_409(gateway: httpx.AsyncClient) -> None:
+    name = unique_name()
+    first = await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    assert first.status_code == 201
+    second = await gateway.post("/api/auth/register", json={"username": name, "password": "another-password"})
+    assert second.status_code == 409
+    assert second.json() == {"code": 409, "message": "This username is already taken.", "data": None}
+
+
+async def test_racing_registrations_of_one_name_give_one_201_and_409s(gateway: httpx.AsyncClient) -> None:
+    name = unique_name()
+    responses = await asyncio.gather(
+        *(gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD}) for _ in range(5))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409, 409]
+
+
+async def test_register_invalid_fields_are_422_with_field_errors_and_no_password_echo(
+    gateway: httpx.AsyncClient,
+) -> None:
+    secret_password = "short7!"
+    response = await gateway.post("/api/auth/register", json={"username": "a b", "password": secret_password})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == 422
+    assert isinstance(body["data"], list) and body["data"]
+    assert all(set(item) == {"loc", "msg"} for item in body["data"])
+    assert {tuple(item["loc"]) for item in body["data"]} == {("body", "username"), ("body", "password")}
+    assert secret_password not in response.text
+
+
+async def test_register_username_and_password_bounds(gateway: httpx.AsyncClient) -> None:
+    cases = [
+        ("ab", PASSWORD),  # too short
+        ("x" * 65, PASSWORD),  # too long
+        ("name/slash", PASSWORD),  # outside [A-Za-z0-9_.-]
+        (unique_name(), "p" * 7),
+        (unique_name(), "p" * 129),
+    ]
+    for username, password in cases:
+        response = await gateway.post("/api/auth/register", json={"username": username, "password": password})
+        assert response.status_code == 422, (username, password)
+    edge = f"A.b-{uuid.uuid4().hex[:8]}_"
+    response = await gateway.post("/api/auth/register", json={"username": edge, "password": "p" * 128})
+    assert response.status_code == 201
+
+
+async def test_login_returns_a_bearer_token(gateway: httpx.AsyncClient) -> None:
+    name = unique_name()
+    await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    response = await gateway.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert set(data) == {"access_token", "token_type", "expires_in"}
+    assert data["token_type"] == "bearer" and data["expires_in"] == 86400
+    me = await gateway.get("/api/users/me", headers={"Authorization": f"Bearer {data['access_token']}"})
+    assert me.status_code == 200 and me.json()["data"]["username"] == name
+
+
+async def test_login_unknown_user_and_wrong_password_are_indistinguishable(
+    gateway: httpx.AsyncClient,
+) -> None:
+    user = await make_user(gateway, apikey=None)
+    wrong = await gateway.post(
+        "/api/auth/login", json={"username": user.username, "password": "wrong-password"}
+    )
+    unknown = await gateway.post("/api/auth/login", json={"username": unique_name(), "password": PASSWORD})
+    assert wrong.status_code == unknown.status_code == 401
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"code": 401, "message": "Invalid username or password.", "data": None}
+    )
+
+
+async def test_login_of_an_inactive_user_is_401(gateway: httpx.AsyncClient, system: System) -> None:
+    user = await make_user(gateway, apikey=None)
+    with system.database.connect() as conn:
+        conn.execute("UPDATE aigcspace.users SET is_active = false WHERE id = %s", (user.id,))
+    response = await gateway.post(
+        "/api/auth/login", json={"username": user.username, "password": user.password}
+    )
+    assert response.status_code == 401
+    assert response.json()["message"] == "Invalid username or password."
