@@ -13,7 +13,7 @@ help: ## list the targets
 
 install: ## install uv (if missing) and the locked dependencies
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 
 dev: install ## run every process in the foreground (migrates and loads demo data first)
 	@./scripts/dev.sh

@@ -86,7 +86,7 @@ class RequestLogMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status = 499  # stays so when the client went away before any response started
 
         async def send_with_id(message: Message) -> None:
             nonlocal status

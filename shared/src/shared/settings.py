@@ -15,7 +15,7 @@ MIN_SECRET_BYTES = 32
 
 def _check_secret(name: str, value: str) -> str:
     if len(value.encode()) < MIN_SECRET_BYTES:
-        raise ValueError(f"{name} must be at least {MIN_SECRET_BYTES} bytes")
+        raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
     return value
 
 
@@ -29,7 +29,7 @@ class BaseServiceSettings(BaseSettings):
     internal_secret: str
     host: str = "127.0.0.1"
     log_level: str = "INFO"
-    db_pool_size: int = 20
+    db_pool_size: int = 10
     internal_token_ttl_seconds: int = 60
 
     @property
