@@ -4,15 +4,49 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import BaseServiceSettings
+from pydantic import Field, ValidationInfo, field_validator
+from shared.settings import BaseServiceSettings, check_secret
 
 
 class GatewaySettings(BaseServiceSettings):
+    """The public entry: user tokens, key encryption, where each service lives and how long to wait."""
+
     gateway_port: int = 8000
+    jwt_secret: str
+    apikey_encryption_key: str
+    jwt_expires_seconds: int = Field(default=86_400, gt=0)
+
+    llm_service_url: str = "http://127.0.0.1:8001"
+    conversation_service_url: str = "http://127.0.0.1:8002"
+    billing_service_url: str = "http://127.0.0.1:8003"
+
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    # No total timeout: a chat stream may last minutes. Only silence this long ends a call.
+    upstream_read_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Idle keep-alive connections are dropped before the services' uvicorn (5 s) closes them, so a
+    # pooled connection is never reused just as the server hangs up.
+    upstream_keepalive_seconds: float = Field(default=4.0, gt=0)
+    # How long a proxied call may rely on a user having been found active; 0 asks the database each time.
+    user_status_cache_seconds: float = Field(default=2.0, ge=0)
+    password_hash_concurrency: int = Field(default=4, gt=0)
 
     @property
     def listen_port(self) -> int:
         return self.gateway_port
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_strong(cls, value: str, info: ValidationInfo) -> str:
+        check_secret("JWT_SECRET", value)
+        if value == info.data.get("internal_secret"):
+            raise ValueError("must differ from INTERNAL_SECRET")
+        return value
+
+    @field_validator("apikey_encryption_key")
+    @classmethod
+    def _apikey_key_strong(cls, value: str) -> str:
+        return check_secret("APIKEY_ENCRYPTION_KEY", value)
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""Accounts: registration, login and the bearer tokens every other /api route requires."""

@@ -1,0 +1,83 @@
+"""The gateway's `Annotated` dependencies: settings, the caller, and the services endpoints use."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from shared.dependencies import SessionDep
+from shared.errors import Unauthorized
+from shared.models import User
+from shared.security import ApiKeyCipher
+
+from gateway.auth.passwords import PasswordHashing
+from gateway.auth.service import AuthService
+from gateway.auth.tokens import INVALID_TOKEN, AccessTokens
+from gateway.config import GatewaySettings
+from gateway.users.repository import UserRepository
+from gateway.users.service import UserService
+
+
+def get_settings_dep(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+def get_cipher(request: Request) -> ApiKeyCipher:
+    cipher: ApiKeyCipher = request.app.state.cipher
+    return cipher
+
+
+def get_access_tokens(request: Request) -> AccessTokens:
+    tokens: AccessTokens = request.app.state.access_tokens
+    return tokens
+
+
+def get_password_hashing(request: Request) -> PasswordHashing:
+    hashing: PasswordHashing = request.app.state.password_hashing
+    return hashing
+
+
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings_dep)]
+CipherDep = Annotated[ApiKeyCipher, Depends(get_cipher)]
+PasswordHashingDep = Annotated[PasswordHashing, Depends(get_password_hashing)]
+AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
+
+
+def get_user_repository(session: SessionDep) -> UserRepository:
+    return UserRepository(session)
+
+
+UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
+
+
+async def get_current_user(request: Request, tokens: AccessTokensDep, users: UserRepositoryDep) -> User:
+    """The user the bearer token names; 401 when the token is bad or the user is gone or inactive."""
+    user_id = tokens.user_id(request.headers.get("authorization"))
+    user = await users.get(user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized(INVALID_TOKEN)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_user_service(users: UserRepositoryDep, cipher: CipherDep) -> UserService:
+    return UserService(users=users, cipher=cipher)
+
+
+def get_auth_service(
+    users: UserRepositoryDep, passwords: PasswordHashingDep, cipher: CipherDep, settings: SettingsDep
+) -> AuthService:
+    return AuthService(
+        users=users,
+        passwords=passwords,
+        cipher=cipher,
+        jwt_secret=settings.jwt_secret,
+        expires_in=settings.jwt_expires_seconds,
+    )
+
+
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]

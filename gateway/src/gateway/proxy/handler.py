@@ -1,0 +1,289 @@
+"""The proxy endpoint: a plain ASGI callable, so nothing buffers a stream and per-call work stays small.
+
+One call: authenticate the bearer token (once), read the body (bounded), send it to the service with an
+internal credential and the request id, then pass the response back chunk by chunk as it arrives. A
+client that goes away cancels the call at once, which closes the upstream connection, so the service
+sees the disconnect too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+from multidict import CIMultiDict
+from shared.errors import AppError, Unauthorized
+from shared.logging import REQUEST_ID_HEADER, request_id_var
+from shared.tokens import INTERNAL_TOKEN_HEADER, create_internal_token
+from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
+from gateway.auth.status import ActiveUsers
+from gateway.auth.tokens import INVALID_TOKEN, AccessTokens
+from gateway.config import GatewaySettings
+from gateway.proxy.upstreams import Upstream
+
+logger = logging.getLogger("gateway.proxy")
+
+CALLER = "gateway"
+
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# The user's credentials stay here; the service gets the gateway's own credential and request id instead.
+_DROP_FROM_REQUEST = _HOP_BY_HOP | {
+    b"host",
+    b"authorization",
+    b"cookie",
+    b"content-length",
+    b"expect",
+    b"x-internal-token",
+    b"x-request-id",
+    b"x-user-id",  # nobody downstream reads it; dropped so that nobody ever could
+}
+# `date`, `server` and `x-request-id` are added again by uvicorn and the request-log middleware.
+_DROP_FROM_RESPONSE = _HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
+_EVENT_STREAM = b"text/event-stream"
+_MAX_REMEMBERED = 10_000
+_NO_PROXY_BUFFERING = (b"x-accel-buffering", b"no")
+
+
+class _Call:
+    """What the disconnect watcher and the call share."""
+
+    __slots__ = ("client_gone", "finished")
+
+    def __init__(self) -> None:
+        self.client_gone = False
+        self.finished = False
+
+
+class ProxyEndpoint:
+    """Forwards every call routed to it to one upstream service."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        settings: GatewaySettings,
+        access_tokens: AccessTokens,
+        active_users: ActiveUsers,
+    ) -> None:
+        self.upstream = upstream
+        self.access_tokens = access_tokens
+        self.active_users = active_users
+        self._internal_secret = settings.internal_secret
+        self._internal_ttl = settings.internal_token_ttl_seconds
+        self._max_body = settings.max_body_bytes
+        self._unavailable = f"The {upstream.label} service is unavailable."
+        self._timed_out = f"The {upstream.label} service timed out."
+        self._failed = f"The {upstream.label} service failed to answer."
+        self._own_origin = upstream.base_url.encode("latin-1")
+        self._internal_tokens: dict[int, tuple[str, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers, authorization, content_length = _split_request_headers(scope["headers"])
+        user_id = self.access_tokens.user_id(authorization)
+        if not await self.active_users.is_active(user_id):
+            raise Unauthorized(INVALID_TOKEN)
+        body = await self._read_body(receive, content_length)
+        if body is None:
+            return  # the client left while sending
+        headers.append((INTERNAL_TOKEN_HEADER, self._internal_token(user_id)))
+        request_id = request_id_var.get()
+        if request_id:
+            headers.append((REQUEST_ID_HEADER, request_id))
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        target = self.upstream.base_url + raw_path.decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        await self._forward(scope["method"], URL(target, encoded=True), headers, body, receive, send)
+
+    def _internal_token(self, user_id: int) -> str:
+        """The credential for this user and service, reused while more than half its lifetime is left."""
+        now = time.monotonic()
+        cached = self._internal_tokens.get(user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        token = create_internal_token(
+            secret=self._internal_secret,
+            user_id=user_id,
+            audience=self.upstream.audience,
+            caller=CALLER,
+            ttl=self._internal_ttl,
+        )
+        if len(self._internal_tokens) >= _MAX_REMEMBERED:
+            self._internal_tokens.clear()
+        self._internal_tokens[user_id] = (token, now + self._internal_ttl / 2)
+        return token
+
+    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes | None:
+        """The whole request body, or 413 beyond the limit (by the header, and by counting)."""
+        if content_length is not None:
+            try:
+                declared = int(content_length)
+            except ValueError:
+                raise AppError(400, "The Content-Length header is not valid.") from None
+            if declared > self._max_body:
+                raise AppError(413)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self._max_body:
+                    raise AppError(413)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _forward(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        call = _Call()
+        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(receive, task, call))
+        response: aiohttp.ClientResponse | None = None
+        try:
+            response = await self._open(method, url, headers, body)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": _response_headers(response, self._own_origin),
+                }
+            )
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            call.finished = True
+        except asyncio.CancelledError:
+            if not call.client_gone:
+                raise  # shutdown, not a client leaving
+            task.uncancel()
+        except aiohttp.ClientError as exc:
+            # The response has started: the only honest signal left is to cut the connection.
+            logger.warning(
+                "upstream stream broke",
+                extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
+            )
+            raise
+        finally:
+            watcher.cancel()
+            if response is not None:
+                if call.finished:
+                    response.release()
+                else:
+                    response.close()  # the service sees the client leave
+
+    async def _open(
+        self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes
+    ) -> aiohttp.ClientResponse:
+        """Send the call; an unreachable or silent service becomes an enveloped 503/504/502."""
+        try:
+            return await self.upstream.session.request(
+                method,
+                url,
+                headers=CIMultiDict(headers),
+                data=body or None,
+                allow_redirects=False,
+            )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            logger.warning(
+                "upstream unreachable",
+                extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
+            )
+            raise AppError(503, self._unavailable) from None
+        except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+            logger.warning(
+                "upstream timed out", extra={"upstream": self.upstream.audience, "error": type(exc).__name__}
+            )
+            raise AppError(504, self._timed_out) from None
+        except aiohttp.ClientError as exc:
+            logger.warning(
+                "upstream failed", extra={"upstream": self.upstream.audience, "error": type(exc).__name__}
+            )
+            raise AppError(502, self._failed) from None
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:
+    """Wait for the client to leave, then cancel the call (which closes the upstream connection)."""
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            if not call.finished:
+                call.client_gone = True
+                task.cancel()
+            return
+
+
+def _split_request_headers(
+    raw: list[tuple[bytes, bytes]],
+) -> tuple[list[tuple[str, str]], str | None, bytes | None]:
+    """The headers to forward, the Authorization header and the Content-Length, in one pass."""
+    forward: list[tuple[str, str]] = []
+    authorization: str | None = None
+    content_length: bytes | None = None
+    listed: list[bytes] = []
+    for name, value in raw:
+        if name in _DROP_FROM_REQUEST:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"connection":
+                listed.extend(token.strip().lower() for token in value.split(b","))
+            continue
+        forward.append((name.decode("latin-1"), value.decode("latin-1")))
+    if listed:
+        dropped = {token.decode("latin-1") for token in listed}
+        forward = [(name, value) for name, value in forward if name not in dropped]
+    return forward, authorization, content_length
+
+
+def _response_headers(response: aiohttp.ClientResponse, origin: bytes) -> list[tuple[bytes, bytes]]:
+    """The service's headers minus hop-by-hop ones; SSE also tells any proxy in front not to buffer.
+
+    A redirect to the service's own address becomes a path, so no internal address leaks out.
+    """
+    headers: list[tuple[bytes, bytes]] = []
+    event_stream = buffering_said = False
+    for name, value in response.raw_headers:
+        lower = name.lower()
+        if lower in _DROP_FROM_RESPONSE:
+            continue
+        if lower == b"content-type" and value.startswith(_EVENT_STREAM):
+            event_stream = True
+        elif lower == _NO_PROXY_BUFFERING[0]:
+            buffering_said = True
+        elif lower == b"location" and value.startswith(origin):
+            value = value[len(origin) :] or b"/"
+        headers.append((lower, value))
+    if event_stream and not buffering_said:
+        headers.append(_NO_PROXY_BUFFERING)
+    return headers

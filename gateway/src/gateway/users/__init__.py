@@ -1,0 +1,1 @@
+"""Users: the caller's profile and their DashScope API key (stored encrypted)."""
