@@ -4,15 +4,41 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import BaseServiceSettings
+from pydantic import Field, field_validator
+from shared.settings import BaseServiceSettings, check_secret
 
 
 class LlmServiceSettings(BaseServiceSettings):
+    """Where DashScope and conversation-service are, how long to wait for DashScope, how to relay events."""
+
     llm_service_port: int = 8001
+    apikey_encryption_key: str
+
+    dashscope_base_url: str = "http://127.0.0.1:8090/api/v1"
+    conversation_service_url: str = "http://127.0.0.1:8002"
+
+    # Opening the TCP (and TLS) connection to DashScope.
+    dashscope_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # From the call to a stream's first event.
+    dashscope_first_token_timeout_s: float = Field(default=60.0, gt=0)
+    # Longest silence between two events of a stream once it has started.
+    dashscope_idle_timeout_s: float = Field(default=60.0, gt=0)
+    # A non-stream reply arrives in one piece, after the whole generation: this bounds it.
+    dashscope_request_timeout_s: float = Field(default=300.0, gt=0)
+    # Concurrent connections to DashScope; 0 means no limit (every stream holds one).
+    dashscope_max_connections: int = Field(default=0, ge=0)
+
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0)
+    outbox_batch_size: int = Field(default=100, gt=0)
 
     @property
     def listen_port(self) -> int:
         return self.llm_service_port
+
+    @field_validator("apikey_encryption_key")
+    @classmethod
+    def _apikey_key_strong(cls, value: str) -> str:
+        return check_secret("APIKEY_ENCRYPTION_KEY", value)
 
 
 @lru_cache

@@ -2,13 +2,70 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
 from fastapi import FastAPI
 from shared.app import create_service_app
+from shared.internal_http import InternalClient
+from shared.security import ApiKeyCipher
 
-from llm_service.config import get_settings
+from llm_service.config import LlmServiceSettings, get_settings
+from llm_service.outbox import CompletionRecorder, OutboxRelay
+from llm_service.routers import llm_router
+from llm_service.services.conversation_client import ConversationClient
+from llm_service.services.dashscope_client import DashScopeClient
 
 SERVICE_NAME = "llm-service"
 
 
-def create_app() -> FastAPI:
-    return create_service_app(service_name=SERVICE_NAME, settings=get_settings())
+def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    async def on_startup(app: FastAPI) -> None:
+        # The SDK logs every failed request with a traceback; we log each failure once, ourselves.
+        logging.getLogger("dashscope").setLevel(logging.CRITICAL)
+        app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
+        app.state.dashscope = DashScopeClient(
+            base_url=settings.dashscope_base_url,
+            connect_timeout=settings.dashscope_connect_timeout_s,
+            first_token_timeout=settings.dashscope_first_token_timeout_s,
+            idle_timeout=settings.dashscope_idle_timeout_s,
+            request_timeout=settings.dashscope_request_timeout_s,
+            max_connections=settings.dashscope_max_connections,
+        )
+        app.state.conversations = ConversationClient(
+            InternalClient(
+                base_url=settings.conversation_service_url,
+                audience="conversation-service",
+                caller=SERVICE_NAME,
+                secret=settings.internal_secret,
+                ttl=settings.internal_token_ttl_seconds,
+                timeout=aiohttp.ClientTimeout(total=10, connect=2),
+            )
+        )
+        relay = OutboxRelay(
+            session_factory=app.state.session_factory,
+            redis=app.state.redis,
+            poll_interval=settings.outbox_poll_interval_s,
+            batch_size=settings.outbox_batch_size,
+        )
+        app.state.recorder = CompletionRecorder(
+            session_factory=app.state.session_factory, redis=app.state.redis, relay=relay
+        )
+        app.state.relay_task = asyncio.create_task(relay.run(), name="llm-outbox-relay")
+
+    async def on_shutdown(app: FastAPI) -> None:
+        app.state.relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.relay_task
+        await app.state.conversations.close()
+        await app.state.dashscope.close()
+
+    app = create_service_app(
+        service_name=SERVICE_NAME, settings=settings, on_startup=on_startup, on_shutdown=on_shutdown
+    )
+    app.include_router(llm_router.router)
+    return app

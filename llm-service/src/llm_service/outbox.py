@@ -1,0 +1,192 @@
+"""The completion-event outbox: each event is kept in PostgreSQL first, then relayed to the Redis stream.
+
+A reply that ends while Redis is down is therefore not lost: its row waits, and the relay publishes it
+once Redis answers again. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
+instances relay side by side without publishing a row twice; each row is marked published in the
+transaction that claimed it, right after its XADD succeeded. (A crash between the XADD and the commit
+can publish an event twice; consumers are idempotent by `event_id`.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from shared.db import Base, unit_of_work
+from shared.events import COMPLETION_STREAM, STREAM_MAX_LEN, CompletionEvent
+from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+logger = logging.getLogger("llm_service.outbox")
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class OutboxEntry(Base):
+    """One completion event; `published_at` is null until it is on the stream."""
+
+    __tablename__ = "llm_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+async def publish(redis: Redis, event: CompletionEvent) -> None:
+    """XADD one event (the stream keeps at least its newest 100,000 entries).
+
+    Bounded in time: a Redis that hangs instead of refusing must not hold the relay (and its row locks)
+    forever; the TimeoutError is an OSError like any other network failure.
+    """
+    async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+        await redis.xadd(
+            COMPLETION_STREAM,
+            event.to_stream_fields(),  # type: ignore[arg-type]
+            maxlen=STREAM_MAX_LEN,
+            approximate=True,
+        )
+
+
+class RedisUnavailable(Exception):
+    """An XADD failed; the rows not published wait for the next attempt."""
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows, oldest first; woken after each write, and polls anyway."""
+
+    def __init__(
+        self,
+        *,
+        session_factory: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        poll_interval: float,
+        batch_size: int = 100,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._sessions = session_factory
+        self._redis = redis
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._failing = False
+        self._next_cleanup = 0.0
+
+    def wake(self) -> None:
+        """Publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until cancelled; database and Redis outages are waited out."""
+        loop = asyncio.get_running_loop()
+        while True:
+            more = False
+            try:
+                more = await self.publish_pending() == self._batch_size
+                if self._failing:
+                    logger.info("outbox relay publishing again")
+                    self._failing = False
+                if loop.time() >= self._next_cleanup:
+                    await self.delete_published()
+                    self._next_cleanup = loop.time() + 3600
+            except asyncio.CancelledError:
+                raise
+            except (RedisUnavailable, RedisError, OSError, SQLAlchemyError) as exc:
+                if not self._failing:
+                    logger.warning(
+                        "outbox relay cannot publish, will retry", extra={"error": repr(exc)[:300]}
+                    )
+                    self._failing = True
+            except Exception:
+                logger.exception("outbox relay failed")
+                self._failing = True
+            if not more:
+                await self._wait()
+
+    async def _wait(self) -> None:
+        """Until woken or the poll interval passed; while failing, only the interval (no busy retry)."""
+        if self._failing:
+            await asyncio.sleep(self._poll_interval)
+        else:
+            try:
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+        self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows; how many were published.
+
+        Raises `RedisUnavailable` after committing what was published before Redis failed.
+        """
+        failure: Exception | None = None
+        published = 0
+        async with unit_of_work(self._sessions) as session:
+            rows = await session.scalars(
+                select(OutboxEntry)
+                .where(OutboxEntry.published_at.is_(None))
+                .order_by(OutboxEntry.id)
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            for row in rows:
+                try:
+                    await publish(self._redis, CompletionEvent.model_validate(row.payload))
+                except (RedisError, OSError) as exc:
+                    row.attempts += 1
+                    row.last_error = repr(exc)[:1000]
+                    failure = exc
+                    break
+                row.published_at = datetime.now(UTC)
+                published += 1
+        if failure is not None:
+            raise RedisUnavailable(repr(failure)) from failure
+        return published
+
+    async def delete_published(self) -> None:
+        """Forget rows published longer ago than the retention (the stream and consumers have them)."""
+        async with unit_of_work(self._sessions) as session:
+            await session.execute(
+                delete(OutboxEntry).where(OutboxEntry.published_at < datetime.now(UTC) - self._retention)
+            )
+
+
+class CompletionRecorder:
+    """Keeps each completion event durably (its own transaction), then has the relay publish it."""
+
+    def __init__(
+        self, *, session_factory: async_sessionmaker[AsyncSession], redis: Redis, relay: OutboxRelay
+    ) -> None:
+        self._sessions = session_factory
+        self._redis = redis
+        self._relay = relay
+
+    async def record(self, event: CompletionEvent) -> None:
+        """Write the event to the outbox; should PostgreSQL fail, publish it directly instead."""
+        try:
+            async with unit_of_work(self._sessions) as session:
+                session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
+        except (SQLAlchemyError, OSError) as exc:
+            logger.error(
+                "outbox write failed, publishing directly",
+                extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
+            )
+            try:
+                await publish(self._redis, event)
+            except (RedisError, OSError):
+                logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
+            return
+        self._relay.wake()

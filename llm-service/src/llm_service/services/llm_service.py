@@ -1,0 +1,365 @@
+"""The chat itself (seed §2): checks, the DashScope call, SSE frames and the completion event.
+
+Order of a chat: the model (exists, active, an LLM), the caller's own DashScope key, the conversation
+(the caller's, asked of conversation-service: no DashScope call for someone else's), then DashScope.
+A new conversation is created only once DashScope has started answering, so a failure before any
+output leaves nothing behind. Every reply that produced output is recorded as exactly one completion
+event (CONTRACT §4), also when the client went away or DashScope failed midway.
+
+Reads use short transactions of their own rather than the request's session: a stream may wait a
+minute for DashScope, and a pooled database connection must not wait with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+
+import anyio
+from shared.db import unit_of_work
+from shared.errors import AppError
+from shared.events import CompletionEvent, CompletionStatus, StoredMessage, Usage
+from shared.models import Model
+from shared.security import ApiKeyCipher
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from llm_service.outbox import CompletionRecorder
+from llm_service.repositories import model_repository, user_repository
+from llm_service.schemas.llm_schema import (
+    ChatRequest,
+    ChatResponse,
+    ModelResponse,
+    PriceTierResponse,
+    PricingResponse,
+    StreamChunk,
+    StreamError,
+    UsageInfo,
+)
+from llm_service.services.conversation_client import ConversationClient
+from llm_service.services.dashscope_client import (
+    ChatParams,
+    ChatStream,
+    Chunk,
+    DashScopeClient,
+    DashScopeError,
+)
+
+logger = logging.getLogger("llm_service.chat")
+
+NO_APIKEY = "No DashScope API key is set: add yours with PUT /api/users/me/apikey."
+DONE_FRAME = b"data: [DONE]\n\n"
+DEFAULT_TITLE = "New chat"
+TITLE_CHARS = 50
+# How long the recording of a stream that ended may take, shielded from the client's going away.
+CLEANUP_SECONDS = 15.0
+_NO_USAGE = Usage(input_tokens=0, output_tokens=0, total_tokens=0)
+
+
+def conversation_title(request: ChatRequest) -> str:
+    """The first 50 characters of the last user message, or "New chat" when that is blank."""
+    title = request.last_user_message.content[:TITLE_CHARS]
+    return title if title.strip() else DEFAULT_TITLE
+
+
+def _usage_info(usage: Usage) -> UsageInfo:
+    return UsageInfo(
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, total_tokens=usage.total_tokens
+    )
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A request that passed every check: which model, and the caller's key (never logged)."""
+
+    model_id: int
+    model_name: str
+    api_key: str
+    params: ChatParams
+
+
+@dataclass
+class _Reply:
+    """What a stream produced so far."""
+
+    content: str = ""
+    usage: Usage | None = None
+    request_id: str = ""
+    finish_reason: str | None = None
+    status: CompletionStatus = "interrupted"
+
+    def add(self, chunk: Chunk) -> None:
+        """Append a delta (the final one too); usage is cumulative, so the last one counts."""
+        self.content += chunk.content
+        self.usage = chunk.usage or self.usage
+        self.request_id = chunk.request_id or self.request_id
+        if chunk.is_final:
+            self.finish_reason, self.status = chunk.finish_reason, "completed"
+
+
+class StreamFrames:
+    """The SSE frames of a started stream (seed: `full_content += chunk.content`, `[DONE]` last).
+
+    Whatever ends it (finished, cut by max_tokens, DashScope failing, the client going away), `_finish`
+    runs once: it stops DashScope at once if the reply is unfinished, then records the reply. It is
+    reached from the generator's `finally` and from `aclose`, so a stream whose frames were never
+    asked for (the client left before the first) is recorded too.
+    """
+
+    def __init__(self, stream: ChatStream, *, record: Callable[[_Reply], Awaitable[None]]) -> None:
+        self._stream = stream
+        self._record = record
+        self._reply = _Reply()
+        self._finished = False
+        self._frames = self._generate()
+
+    def __aiter__(self) -> StreamFrames:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._frames.__anext__()
+
+    async def aclose(self) -> None:
+        await self._frames.aclose()
+        await self._finish()
+
+    async def _generate(self) -> AsyncGenerator[bytes, None]:
+        reply = self._reply
+        try:
+            async for chunk in self._stream:
+                reply.add(chunk)
+                if chunk.is_final:
+                    yield StreamChunk(
+                        content=chunk.content,
+                        finish_reason=chunk.finish_reason,
+                        usage=_usage_info(reply.usage or _NO_USAGE),
+                    ).to_sse()
+                elif chunk.content:
+                    yield StreamChunk(content=chunk.content).to_sse()
+        except DashScopeError as exc:
+            reply.finish_reason, reply.status = "error", "failed"
+            reply.request_id = reply.request_id or exc.request_id
+            logger.warning(
+                "dashscope failed mid-stream",
+                extra={"code": exc.code, "dashscope_request_id": reply.request_id},
+            )
+            yield StreamChunk(
+                content="",
+                finish_reason="error",
+                usage=_usage_info(reply.usage) if reply.usage else None,
+                error=StreamError(code=exc.code, message=exc.upstream_message),
+            ).to_sse()
+        finally:
+            await self._finish()
+        yield DONE_FRAME
+
+    async def _finish(self) -> None:
+        """Stop DashScope (unless done) and record the reply, once; survives the task being cancelled.
+
+        When the client went away, Starlette cancels the sending task, and every further await in it
+        is cancelled again: the DashScope connection is dropped synchronously, the rest is shielded.
+        """
+        if self._finished:
+            return
+        self._finished = True
+        reply = self._reply
+        unread = self._stream.unread  # the first event, when no frame was ever asked for
+        if unread is not None:
+            reply.add(unread)
+        if reply.status != "completed":
+            self._stream.abort()
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + CLEANUP_SECONDS) as scope:
+            await self._stream.aclose()
+            await self._record(reply)
+        if scope.cancelled_caught:
+            logger.error("recording a stream timed out", extra={"dashscope_request_id": reply.request_id})
+
+
+@dataclass(frozen=True)
+class StreamReply:
+    """A started stream: the conversation it belongs to and its SSE frames."""
+
+    conversation_id: int
+    frames: StreamFrames
+
+
+class LlmService:
+    """Chat for one user with that user's own DashScope key."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        user_id: int,
+        dashscope: DashScopeClient,
+        conversations: ConversationClient,
+        recorder: CompletionRecorder,
+        cipher: ApiKeyCipher,
+    ) -> None:
+        self._sessions = sessions
+        self.user_id = user_id
+        self._dashscope = dashscope
+        self._conversations = conversations
+        self._recorder = recorder
+        self._cipher = cipher
+
+    async def list_models(self) -> list[ModelResponse]:
+        """The active LLMs with their prices, read fresh (operators' changes show at once)."""
+        async with unit_of_work(self._sessions) as db:
+            models = await model_repository.list_chat_models(db)
+        return [_model_response(model) for model in models]
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """A whole reply; the conversation is created (if none was given) after DashScope answered."""
+        checked = await self._check(request)
+        try:
+            completion = await self._dashscope.complete(api_key=checked.api_key, params=checked.params)
+        except DashScopeError as exc:
+            self._log_upstream_failure(exc, checked)
+            raise
+        conversation_id, created = await self._conversation_for(request)
+        await self._recorder.record(
+            self._event(
+                request,
+                checked,
+                conversation_id=conversation_id,
+                created=created,
+                reply=_Reply(
+                    content=completion.content,
+                    usage=completion.usage,
+                    request_id=completion.request_id,
+                    finish_reason=completion.finish_reason,
+                    status="completed",
+                ),
+            )
+        )
+        return ChatResponse(
+            content=completion.content,
+            finish_reason=completion.finish_reason,
+            usage=_usage_info(completion.usage),
+            conversation_id=conversation_id,
+        )
+
+    async def chat_stream(self, request: ChatRequest) -> StreamReply:
+        """Start a stream; returns once DashScope produced its first event, so that every failure
+        before any output is still a plain JSON error (raised from here)."""
+        checked = await self._check(request)
+        try:
+            stream = await self._dashscope.open_stream(api_key=checked.api_key, params=checked.params)
+        except DashScopeError as exc:
+            self._log_upstream_failure(exc, checked)
+            raise
+        try:
+            conversation_id, created = await self._conversation_for(request)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
+            raise
+        event = partial(self._event, request, checked, conversation_id=conversation_id, created=created)
+        frames = StreamFrames(stream, record=lambda reply: self._recorder.record(event(reply=reply)))
+        return StreamReply(conversation_id=conversation_id, frames=frames)
+
+    async def _check(self, request: ChatRequest) -> _Checked:
+        """Model, key and conversation, in that order; raises the matching 400/404/503."""
+        async with unit_of_work(self._sessions) as db:
+            model = await model_repository.get_model_by_name(db, request.model)
+            encrypted_key = await user_repository.get_encrypted_apikey(db, self.user_id)
+        model = _chat_model(model, request.model)
+        api_key = self._cipher.decrypt(encrypted_key) if encrypted_key else None
+        if not api_key:
+            raise AppError(400, NO_APIKEY)
+        if request.conversation_id is not None:
+            await self._conversations.ensure_owned(
+                user_id=self.user_id, conversation_id=request.conversation_id
+            )
+        params = ChatParams(
+            model=model.name,
+            messages=[message.model_dump() for message in request.messages],
+            temperature=request.temperature,
+            top_p=request.top_p,
+            max_tokens=request.max_tokens,
+        )
+        return _Checked(model_id=model.id, model_name=model.name, api_key=api_key, params=params)
+
+    async def _conversation_for(self, request: ChatRequest) -> tuple[int, bool]:
+        """The given conversation, or a new one titled from the message; and whether it is new."""
+        if request.conversation_id is not None:
+            return request.conversation_id, False
+        conversation_id = await self._conversations.create(
+            user_id=self.user_id, title=conversation_title(request)
+        )
+        return conversation_id, True
+
+    def _event(
+        self, request: ChatRequest, checked: _Checked, *, conversation_id: int, created: bool, reply: _Reply
+    ) -> CompletionEvent:
+        """The completion event; it names the model but carries no key."""
+        to_store = []
+        first = request.messages[0]
+        if created and first.role == "system":
+            to_store.append(StoredMessage(role="system", content=first.content))
+        to_store.append(StoredMessage(role="user", content=request.last_user_message.content))
+        return CompletionEvent(
+            user_id=self.user_id,
+            conversation_id=conversation_id,
+            model_id=checked.model_id,
+            model_name=checked.model_name,
+            request_id=reply.request_id,
+            messages_to_store=to_store,
+            assistant_content=reply.content,
+            finish_reason=reply.finish_reason,
+            status=reply.status,
+            usage=reply.usage or _NO_USAGE,
+        )
+
+    def _log_upstream_failure(self, exc: DashScopeError, checked: _Checked) -> None:
+        logger.warning(
+            "dashscope call failed",
+            extra={
+                "kind": exc.kind,
+                "code": exc.code,
+                "status": exc.status,
+                "model": checked.model_name,
+                "dashscope_request_id": exc.request_id,
+            },
+        )
+
+
+def _chat_model(model: Model | None, name: str) -> Model:
+    """The model when it can chat: it exists, is active and is an LLM; 400 otherwise."""
+    shown = name if len(name) <= 128 else name[:128] + "…"
+    if model is None or not model.is_active:
+        raise AppError(400, f"Unknown model: {shown}.")
+    if model.category != model_repository.LLM_CATEGORY:
+        raise AppError(400, f"Model {shown} is not a chat model.")
+    return model
+
+
+def _model_response(model: Model) -> ModelResponse:
+    price = model.price
+    pricing = None
+    if price is not None:
+        pricing = PricingResponse(
+            billing_mode=price.billing_mode,
+            currency=price.currency,
+            input_price=price.input_price,
+            output_price=price.output_price,
+            tiers=[
+                PriceTierResponse(
+                    min_tokens=tier.min_tokens,
+                    max_tokens=tier.max_tokens,
+                    input_price=tier.input_price,
+                    output_price=tier.output_price,
+                )
+                for tier in price.tiers
+            ],
+        )
+    return ModelResponse(
+        id=model.id,
+        name=model.name,
+        display_name=model.display_name,
+        category=model.category,
+        description=model.description,
+        pricing=pricing,
+    )

@@ -1,0 +1,230 @@
+"""What is refused before DashScope is called: bad fields, models, keys and other users' conversations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from llm_testkit import (
+    CHAT,
+    chat_body,
+    conversation_count,
+    new_user,
+    outbox_rows,
+    standin_calls,
+    wait_for_outcome,
+)
+
+from conftest import System, make_user
+
+BOTH_MODES = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+
+
+def _insert_model(system: System, *, category: int, active: bool) -> str:
+    name = f"test-model-{uuid.uuid4().hex[:10]}"
+    with system.database.connect() as conn:
+        conn.execute(
+            "INSERT INTO aigcspace.model (name, display_name, category, is_active) VALUES (%s, %s, %s, %s)",
+            (name, name, category, active),
+        )
+    return name
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"temperature": 2}, "temperature"),
+        ({"temperature": -0.1}, "temperature"),
+        ({"temperature": True}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"top_p": 1.01}, "top_p"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": 1.5}, "max_tokens"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages"),
+        ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, "body"),
+        ({"messages": [{"role": "user"}]}, "messages"),
+        ({"model": None}, "model"),
+    ],
+)
+async def test_invalid_fields_are_422_without_a_dashscope_call(
+    gateway: httpx.AsyncClient, system: System, change: dict[str, Any], field: str
+) -> None:
+    user = await new_user(gateway)
+    response = await gateway.post(CHAT, json={**chat_body("hi", stream=True), **change}, headers=user.headers)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["code"] == 422
+    assert any(field in [str(part) for part in error["loc"]] for error in body["data"]), body
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+async def test_boundary_values_are_accepted(gateway: httpx.AsyncClient, system: System) -> None:
+    user = await new_user(gateway)
+    body = chat_body("edge", temperature=0, top_p=1, max_tokens=1)
+    response = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["content"] == "E"
+
+
+@BOTH_MODES
+async def test_unknown_model_is_400(gateway: httpx.AsyncClient, system: System, stream: bool) -> None:
+    user = await new_user(gateway)
+    body = chat_body("hi", model="no-such-model", stream=stream)
+    response = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"code": 400, "message": "Unknown model: no-such-model.", "data": None}
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+async def test_inactive_model_is_400(gateway: httpx.AsyncClient, system: System) -> None:
+    name = _insert_model(system, category=0, active=False)
+    user = await new_user(gateway)
+    response = await gateway.post(CHAT, json=chat_body("hi", model=name), headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == f"Unknown model: {name}."
+
+
+@BOTH_MODES
+async def test_non_llm_model_is_400(gateway: httpx.AsyncClient, system: System, stream: bool) -> None:
+    user = await new_user(gateway)
+    body = chat_body("draw a cat", model="wanx2.1-t2i-turbo", stream=stream)
+    response = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == "Model wanx2.1-t2i-turbo is not a chat model."
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+@BOTH_MODES
+async def test_missing_apikey_is_400(gateway: httpx.AsyncClient, stream: bool) -> None:
+    user = await make_user(gateway, apikey=None)
+    response = await gateway.post(CHAT, json=chat_body("hi", stream=stream), headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == (
+        "No DashScope API key is set: add yours with PUT /api/users/me/apikey."
+    )
+    assert await conversation_count(gateway, user) == 0
+
+
+@BOTH_MODES
+async def test_rejected_apikey_is_400_and_leaves_nothing(
+    gateway: httpx.AsyncClient, system: System, stream: bool
+) -> None:
+    apikey = f"invalid-{uuid.uuid4().hex}"
+    user = await new_user(gateway, apikey=apikey)
+    response = await gateway.post(CHAT, json=chat_body("hi", stream=stream), headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert "rejected" in body["message"] and "DashScope" in body["message"]
+    assert apikey not in response.text
+    (call,) = await standin_calls(system, apikey)  # the user's own key was used
+    assert call["outcome"] == "error"
+    assert await conversation_count(gateway, user) == 0
+    assert outbox_rows(system, user_id=user.id) == []
+    assert apikey not in system.log("llm")
+
+
+@BOTH_MODES
+async def test_another_users_conversation_is_404_without_a_dashscope_call(
+    gateway: httpx.AsyncClient, system: System, stream: bool
+) -> None:
+    owner = await new_user(gateway)
+    created = await gateway.post("/api/conversations", json={"title": "private"}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    intruder = await new_user(gateway)
+    body = chat_body("let me in", stream=stream, conversation_id=created.json()["data"]["id"])
+    response = await gateway.post(CHAT, json=body, headers=intruder.headers)
+    assert response.status_code == 404, response.text
+    assert response.json() == {"code": 404, "message": "Conversation not found.", "data": None}
+    assert intruder.apikey is not None
+    assert await standin_calls(system, intruder.apikey) == []
+
+
+@pytest.mark.parametrize("conversation_id", [987654321, 0, -5])
+async def test_missing_conversation_is_404(
+    gateway: httpx.AsyncClient, system: System, conversation_id: int
+) -> None:
+    user = await new_user(gateway)
+    body = chat_body("hello?", conversation_id=conversation_id)
+    response = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert response.status_code == 404, response.text
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+async def test_models_lists_active_llms_with_pricing(gateway: httpx.AsyncClient, system: System) -> None:
+    inactive = _insert_model(system, category=0, active=False)
+    user = await new_user(gateway)
+    response = await gateway.get("/api/llm/models", headers=user.headers)
+    assert response.status_code == 200, response.text
+    models = {model["name"]: model for model in response.json()["data"]}
+    assert {"qwen-turbo", "qwen-plus", "qwen-max", "qwen3-max"} <= set(models)
+    assert "wanx2.1-t2i-turbo" not in models and inactive not in models
+    assert all(model["category"] == 0 for model in models.values())
+    turbo = models["qwen-turbo"]
+    assert turbo["display_name"] == "Qwen Turbo"
+    assert turbo["pricing"]["billing_mode"] == "simple"
+    assert turbo["pricing"]["currency"] == "CNY"
+    assert float(turbo["pricing"]["input_price"]) == 0.0003  # a decimal string
+    assert isinstance(turbo["pricing"]["input_price"], str)
+    tiers = models["qwen-plus"]["pricing"]["tiers"]
+    assert [tier["min_tokens"] for tier in tiers] == [0, 128000, 256000]
+    assert tiers[0] == {
+        "min_tokens": 0,
+        "max_tokens": 128000,
+        "input_price": "0.000800",
+        "output_price": "0.002000",
+    }
+
+
+async def test_a_model_added_in_the_tables_is_listed_at_once(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    user = await new_user(gateway)
+    name = _insert_model(system, category=0, active=True)
+    response = await gateway.get("/api/llm/models", headers=user.headers)
+    listed = {model["name"]: model for model in response.json()["data"]}
+    assert listed[name]["pricing"] is None
+    with system.database.connect() as conn:
+        conn.execute(
+            "INSERT INTO aigcspace.model_price (model_id, billing_mode, input_price, output_price) "
+            "SELECT id, 'simple', 0.001, 0.002 FROM aigcspace.model WHERE name = %s",
+            (name,),
+        )
+    response = await gateway.get("/api/llm/models", headers=user.headers)
+    listed = {model["name"]: model for model in response.json()["data"]}
+    assert listed[name]["pricing"]["input_price"] == "0.001000"
+    # And the new model can be used for chat right away.
+    chat = await gateway.post(CHAT, json=chat_body("new model", model=name), headers=user.headers)
+    assert chat.status_code == 200, chat.text
+
+
+async def test_conversation_service_down_is_503_and_leaves_nothing(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    user = await new_user(gateway)
+    created = await gateway.post("/api/conversations", json={"title": "t"}, headers=user.headers)
+    assert created.status_code == 201, created.text
+    system.stop("conversation")
+    try:
+        in_conversation = chat_body("hi", conversation_id=created.json()["data"]["id"])
+        checked = await gateway.post(CHAT, json=in_conversation, headers=user.headers)
+        new_conversation = chat_body("[[tokens:200]] [[delay_ms:20]]", stream=True)
+        creating = await gateway.post(CHAT, json=new_conversation, headers=user.headers)
+    finally:
+        system.start("conversation")
+    assert checked.status_code == 503, checked.text
+    assert creating.status_code == 503, creating.text
+    assert creating.headers["content-type"].startswith("application/json")
+    assert user.apikey is not None
+    # The owner check failed before DashScope; the creation failed after it started, which stopped it.
+    (call,) = await standin_calls(system, user.apikey)
+    assert call["stream"] is True
+    await wait_for_outcome(system, user.apikey, "cancelled")
+    assert outbox_rows(system, user_id=user.id) == []

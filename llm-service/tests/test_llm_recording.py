@@ -1,0 +1,85 @@
+"""Recording replies: a client that goes away, and Redis down while a reply ends (the outbox)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from dashscope_standin.directives import filler
+from llm_testkit import CHAT, chat_body, frame_data, new_user, outbox_rows, wait_for_event, wait_for_outcome
+
+from conftest import System
+
+
+async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:400]] [[delay_ms:20]]", stream=True)  # 100 pieces over about 2 s
+    async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+        assert response.status_code == 200
+        conversation_id = int(response.headers["X-Conversation-Id"])
+        first = b""
+        async for piece in response.aiter_raw():
+            first += piece
+            if b"\n\n" in first:
+                break
+    left_at = time.monotonic()
+    assert frame_data(first.split(b"\n\n")[0])["content"] == "Lore"
+
+    assert user.apikey is not None
+    await wait_for_outcome(system, user.apikey, "cancelled", timeout=5)
+    assert time.monotonic() - left_at < 1.5  # DashScope was stopped at once, not after 2 s
+
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id)
+    assert event["status"] == "interrupted"
+    assert event["finish_reason"] is None
+    content = event["assistant_content"]
+    assert 4 <= len(content) < 400
+    assert filler(400).startswith(content)
+    # Billed at DashScope's last reported usage, which covers exactly what was generated.
+    assert event["usage"]["output_tokens"] == len(content)
+    assert event["usage"]["input_tokens"] == len("[[tokens:400]] [[delay_ms:20]]")
+
+
+async def test_client_leaving_before_the_first_frame_still_records_the_reply(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:40]] [[delay_ms:700]]", stream=True)  # the first piece comes after 0.7 s
+    request = asyncio.create_task(gateway.post(CHAT, json=body, headers=user.headers))
+    await asyncio.sleep(0.3)
+    request.cancel()  # the client gives up while DashScope has not answered yet
+    assert user.apikey is not None
+    await wait_for_outcome(system, user.apikey, "cancelled", timeout=5)
+    event = await wait_for_event(stream_redis, user_id=user.id)
+    assert (event["status"], event["assistant_content"]) == ("interrupted", "Lore")
+    assert event["usage"]["output_tokens"] == 4
+
+
+async def test_reply_ending_while_redis_is_down_is_published_once_it_is_back(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    system.redis.stop()
+    try:
+        response = await gateway.post(CHAT, json=chat_body("kept safe"), headers=user.headers)
+        assert response.status_code == 200, response.text
+        conversation_id = int(response.headers["X-Conversation-Id"])
+        (row,) = outbox_rows(system, user_id=user.id)
+        assert row["payload"]["conversation_id"] == conversation_id
+        assert row["payload"]["assistant_content"] == "Echo: kept safe"
+        await asyncio.sleep(0.6)  # the relay has tried (and failed) a few times by now
+        (row,) = outbox_rows(system, user_id=user.id)
+        assert row["published_at"] is None
+        assert row["attempts"] >= 1
+    finally:
+        system.redis.start()
+
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
+    assert event["assistant_content"] == "Echo: kept safe"
+    assert event["event_id"] == row["payload"]["event_id"]
+    (row,) = outbox_rows(system, user_id=user.id)
+    assert row["published_at"] is not None
