@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import Field
 from shared.settings import ConsumerSettings
 
 
 class BillingServiceSettings(ConsumerSettings):
     billing_service_port: int = 8003
+    # How long a model's price is cached; operators' changes must show within 60 s (CONTRACT §2).
+    price_cache_ttl_s: float = Field(default=15.0, ge=0, le=60)
 
     @property
     def listen_port(self) -> int:

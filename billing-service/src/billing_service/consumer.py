@@ -1,0 +1,47 @@
+"""The completion consumer of billing-service (group `billing-service`).
+
+Runs inside the service when CONSUMER_ENABLED; `python -m billing_service.consumer` runs one more
+consumer of the same group as a process of its own (scale-out).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.consumer_process import consumer_main
+from shared.db import unit_of_work
+from shared.events import BILLING_GROUP, CompletionEvent
+from shared.messaging import EventHandler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from billing_service.config import get_settings
+from billing_service.services.billing_calculator import BillingCalculator
+from billing_service.services.billing_service import bill_completion_event
+from billing_service.services.price_service import PriceBook
+
+logger = logging.getLogger(__name__)
+
+GROUP = BILLING_GROUP
+
+
+def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHandler:
+    """One transaction per event; the consumer acknowledges only after it committed."""
+    prices = PriceBook(ttl_s=get_settings().price_cache_ttl_s)
+    calculator = BillingCalculator()
+
+    async def handle(event: CompletionEvent) -> None:
+        async with unit_of_work(session_factory) as session:
+            outcome = await bill_completion_event(session, event, prices=prices, calculator=calculator)
+        logger.debug("completion event billed", extra={"event_id": str(event.event_id), "outcome": outcome})
+
+    return handle
+
+
+def main() -> None:
+    consumer_main(
+        name="billing-consumer", group=GROUP, load_settings=get_settings, build_handler=build_handler
+    )
+
+
+if __name__ == "__main__":
+    main()

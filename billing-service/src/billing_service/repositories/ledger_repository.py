@@ -1,0 +1,102 @@
+"""Queries on billing_ledger and on the one column of ai_conversation billing-service owns (`bill`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.models import AIConversation
+from sqlalchemy import Date, Row, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing_service.models import BillingLedger
+
+
+async def insert_line(session: AsyncSession, **values: Any) -> bool:
+    """Add a ledger line; False when its `event_id` is billed already (nothing is written then)."""
+    statement = (
+        pg_insert(BillingLedger)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[BillingLedger.event_id])
+        .returning(BillingLedger.id)
+    )
+    return (await session.scalar(statement)) is not None
+
+
+async def lock_conversation(session: AsyncSession, *, conversation_id: int) -> int | None:
+    """Lock the conversation's row for this transaction and return its owner; None if it is gone.
+
+    Every ledger line of a conversation is written under this lock, so the bill recomputed after it
+    sees all of them: two consumers billing one conversation at once cannot lose an update.
+    """
+    statement = (
+        select(AIConversation.user_id)
+        .where(AIConversation.id == conversation_id)
+        .with_for_update(key_share=True)
+    )
+    return await session.scalar(statement)
+
+
+async def set_bill_from_ledger(session: AsyncSession, *, conversation_id: int) -> Decimal:
+    """`bill` := the exact sum of the conversation's costs rounded half-up to 4 places (ROUND on numeric
+    rounds half away from zero, which is half-up for costs ≥ 0). A statement of its own, run after the
+    lock, so under READ COMMITTED it sees every committed line."""
+    exact_sum = (
+        select(func.coalesce(func.sum(BillingLedger.cost), 0))
+        .where(BillingLedger.conversation_id == conversation_id)
+        .scalar_subquery()
+    )
+    statement = (
+        update(AIConversation)
+        .where(AIConversation.id == conversation_id)
+        .values(bill=func.round(exact_sum, 4))
+        .returning(AIConversation.bill)
+        .execution_options(synchronize_session=False)
+    )
+    return Decimal(await session.scalar(statement) or 0)
+
+
+def _sums() -> tuple[Any, ...]:
+    return (
+        func.coalesce(func.sum(BillingLedger.input_tokens), 0).label("input_tokens"),
+        func.coalesce(func.sum(BillingLedger.output_tokens), 0).label("output_tokens"),
+        func.coalesce(func.sum(BillingLedger.cost), 0).label("cost"),
+    )
+
+
+def _in_period(user_id: int, start: datetime, end: datetime) -> tuple[Any, ...]:
+    return (
+        BillingLedger.user_id == user_id,
+        BillingLedger.occurred_at >= start,
+        BillingLedger.occurred_at < end,
+    )
+
+
+async def usage_total(session: AsyncSession, *, user_id: int, start: datetime, end: datetime) -> Row[Any]:
+    """Tokens and exact cost of the user's calls in [start, end)."""
+    result = await session.execute(select(*_sums()).where(*_in_period(user_id, start, end)))
+    return result.one()
+
+
+async def usage_by_model(
+    session: AsyncSession, *, user_id: int, start: datetime, end: datetime
+) -> Sequence[Row[Any]]:
+    statement = (
+        select(BillingLedger.model_id, BillingLedger.model_name, *_sums())
+        .where(*_in_period(user_id, start, end))
+        .group_by(BillingLedger.model_id, BillingLedger.model_name)
+        .order_by(BillingLedger.model_name, BillingLedger.model_id)
+    )
+    return (await session.execute(statement)).all()
+
+
+async def usage_by_day(
+    session: AsyncSession, *, user_id: int, start: datetime, end: datetime
+) -> Sequence[Row[Any]]:
+    """Grouped by the UTC calendar day of each call."""
+    day = cast(func.timezone("UTC", BillingLedger.occurred_at), Date).label("day")
+    statement = select(day, *_sums()).where(*_in_period(user_id, start, end)).group_by(day).order_by(day)
+    return (await session.execute(statement)).all()

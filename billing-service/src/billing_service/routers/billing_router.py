@@ -1,0 +1,52 @@
+"""Billing routes, served at the public paths; the gateway forwards them for the caller."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from shared.dependencies import CurrentUserId, SessionDep
+from shared.envelope import ApiResponse, envelope
+
+from billing_service.schemas.billing_schema import UsageResponse
+from billing_service.services import billing_service
+
+router = APIRouter(prefix="/api/billing", tags=["billing"])
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+def usage_period(
+    date_from: Annotated[date | None, Query(alias="from", description="first UTC day (YYYY-MM-DD)")] = None,
+    date_to: Annotated[date | None, Query(alias="to", description="last UTC day, included")] = None,
+) -> tuple[date, date]:
+    """The requested days; by default the last 30 (today included). At most 366 days, `from` ≤ `to`."""
+    end = date_to or datetime.now(UTC).date()
+    start = date_from or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end >= date.max:  # the range ends at the start of the next day, which must exist
+        raise _invalid("to", "is out of range")
+    if start > end:
+        raise _invalid("from", "must not be after to")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise _invalid("to", f"the range may span at most {MAX_DAYS} days")
+    return start, end
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", field), "msg": message, "type": "value_error"}])
+
+
+Period = Annotated[tuple[date, date], Depends(usage_period)]
+
+
+@router.get("/usage", response_model=ApiResponse[UsageResponse])
+async def get_usage(session: SessionDep, user_id: CurrentUserId, period: Period) -> JSONResponse:
+    """The caller's tokens and cost by model and by day over a date range."""
+    report = await billing_service.usage_report(
+        session, user_id=user_id, date_from=period[0], date_to=period[1]
+    )
+    return envelope(report)

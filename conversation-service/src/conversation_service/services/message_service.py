@@ -1,0 +1,62 @@
+"""Messages (seed §5): storing one moves its conversation's totals; reading checks the owner.
+
+Costs are not computed here: billing-service prices every call from the same completion event and
+owns `bill` (CONTRACT §3), so the seed's "call BillingCalculator" happens there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.events import Role
+from shared.models import AIMessage
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversation_service.repositories import message_repository
+from conversation_service.services import conversation_service
+
+
+async def create_message(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    role: Role,
+    content: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    model_id: int | None = None,
+    model_name: str | None = None,
+) -> AIMessage:
+    """Store a message and add its tokens to the conversation.
+
+    A user message records only input tokens, an assistant message only output tokens, a system
+    message none; `total_tokens` is their sum. A NUL character (which PostgreSQL cannot store) becomes
+    U+FFFD instead of making the whole reply unstorable.
+    """
+    content = content.replace("\x00", "\ufffd")  # PostgreSQL text cannot hold NUL; keep the rest
+    if role != "user":
+        input_tokens = 0
+    if role != "assistant":
+        output_tokens = 0
+    message = await message_repository.insert_message(
+        session,
+        conversation_id=conversation_id,
+        role=role,
+        content=content,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        model_id=model_id,
+        model_name=model_name,
+    )
+    await conversation_service.update_token_stats(
+        session, conversation_id=conversation_id, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+    return message
+
+
+async def get_conversation_messages(
+    session: AsyncSession, *, conversation_id: int, user_id: int
+) -> Sequence[AIMessage]:
+    """The messages of the caller's conversation in written order; not found if it is not theirs."""
+    await conversation_service.get_conversation(session, conversation_id=conversation_id, user_id=user_id)
+    return await message_repository.list_for_conversation(session, conversation_id=conversation_id)
