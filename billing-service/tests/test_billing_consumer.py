@@ -10,7 +10,7 @@ import httpx
 import pytest
 from shared.events import BILLING_GROUP, DEAD_LETTER_STREAM
 
-from conftest import ServiceChat, System, eventually, publish_events
+from testkit import ServiceChat, System, eventually, publish_events
 
 
 @pytest.fixture

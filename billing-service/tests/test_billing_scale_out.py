@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from conftest import ServiceChat, System, eventually, publish_events, stop_processes
+from testkit import ServiceChat, System, eventually, publish_events, stop_processes
 
 EVENTS = 200
 

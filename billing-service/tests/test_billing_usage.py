@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ServiceChat, System, create_db_user, eventually, internal_headers, publish_events
+from testkit import ServiceChat, System, create_db_user, eventually, internal_headers, publish_events
 
 
 def usage_headers(system: System, user_id: int) -> dict[str, str]:

@@ -17,7 +17,7 @@ from shared.events import (
     CompletionEvent,
 )
 
-from conftest import (
+from testkit import (
     ServiceChat,
     System,
     create_db_user,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from conftest import UserSession, eventually, make_user
+from testkit import UserSession, eventually, make_user
 
 SYSTEM_PROMPT = "Be brief."
 TURN_1 = "[[input_tokens:100000]] hello"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import System, create_db_user, internal_headers
+from testkit import System, create_db_user, internal_headers
 
 AUDIENCE = "conversation-service"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

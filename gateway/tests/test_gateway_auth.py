@@ -7,7 +7,7 @@ import uuid
 
 import httpx
 
-from conftest import System, make_user
+from testkit import System, make_user
 
 PASSWORD = "correct-horse-battery"
 

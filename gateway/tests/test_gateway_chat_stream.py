@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import System, UserSession, make_user
+from testkit import System, UserSession, make_user
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import jwt
 import pytest
 from aiohttp import web
 
-from conftest import System, UserSession, free_port, make_user, wait_http
+from testkit import System, UserSession, free_port, make_user, wait_http
 
 MAX_BODY = 4096
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from shared.tokens import create_internal_token
 
-from conftest import System, UserSession, make_user
+from testkit import System, UserSession, make_user
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from conftest import System
+from testkit import System
 
 pytestmark = pytest.mark.browser
 

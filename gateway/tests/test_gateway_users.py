@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from conftest import System, make_user
+from testkit import System, make_user
 
 
 def fresh_key() -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from shared.events import COMPLETION_STREAM
 
-from conftest import System, UserSession, make_user
+from testkit import System, UserSession, make_user
 
 CHAT = "/api/llm/chat"
 

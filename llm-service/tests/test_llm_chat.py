@@ -14,7 +14,7 @@ from llm_testkit import (
     wait_for_event,
 )
 
-from conftest import System, model_id_of
+from testkit import System, model_id_of
 
 
 async def test_chat_returns_the_standins_reply_and_usage(gateway: httpx.AsyncClient) -> None:

@@ -17,7 +17,7 @@ from llm_testkit import (
     wait_for_outcome,
 )
 
-from conftest import System, make_user
+from testkit import System, make_user
 
 BOTH_MODES = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 

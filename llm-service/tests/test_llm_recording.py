@@ -10,7 +10,7 @@ import httpx
 from dashscope_standin.directives import filler
 from llm_testkit import CHAT, chat_body, frame_data, new_user, outbox_rows, wait_for_event, wait_for_outcome
 
-from conftest import System
+from testkit import System
 
 
 async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(

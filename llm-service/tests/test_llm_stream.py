@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from llm_testkit import CHAT, chat_body, frame_data, new_user, sse_frames, standin_calls, wait_for_event
 
-from conftest import System
+from testkit import System
 
 
 async def test_stream_sends_the_seeds_frames_exactly(gateway: httpx.AsyncClient) -> None:

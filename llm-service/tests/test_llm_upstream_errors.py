@@ -21,7 +21,7 @@ from llm_testkit import (
     wait_for_outcome,
 )
 
-from conftest import LlmInstances, System, internal_headers
+from testkit import LlmInstances, System, internal_headers
 
 BOTH_MODES = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 

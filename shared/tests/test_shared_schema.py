@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Inspector
 from sqlalchemy.types import TypeEngine
 
-from conftest import ScratchDatabase
+from testkit import ScratchDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_MODEL_MODULES = ["llm_service.models", "conversation_service.models", "billing_service.models"]
