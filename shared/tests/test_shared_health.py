@@ -1,0 +1,40 @@
+"""Every process answers /healthz; /readyz is 200 only while its database and Redis are reachable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from testkit import System
+
+SERVICES = ("gateway", "llm", "conversation", "billing")
+
+
+async def _statuses(system: System, path: str, names: tuple[str, ...]) -> dict[str, int]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        responses = await asyncio.gather(*(client.get(system.url(name) + path) for name in names))
+    return {name: response.status_code for name, response in zip(names, responses, strict=True)}
+
+
+async def test_every_process_is_alive_and_ready(system: System) -> None:
+    names = (*SERVICES, "standin")
+    assert await _statuses(system, "/healthz", names) == dict.fromkeys(names, 200)
+    assert await _statuses(system, "/readyz", names) == dict.fromkeys(names, 200)
+
+
+async def test_readiness_follows_redis(system: System) -> None:
+    system.redis.stop()
+    try:
+        assert await _statuses(system, "/readyz", SERVICES) == dict.fromkeys(SERVICES, 503)
+        assert await _statuses(system, "/healthz", SERVICES) == dict.fromkeys(SERVICES, 200)
+        async with httpx.AsyncClient(timeout=10) as client:
+            body = (await client.get(system.url("billing") + "/readyz")).json()
+        assert body["code"] == 503 and body["data"]["checks"] == {"database": True, "redis": False}
+    finally:
+        system.redis.start()
+    for _ in range(50):
+        if await _statuses(system, "/readyz", SERVICES) == dict.fromkeys(SERVICES, 200):
+            break
+        await asyncio.sleep(0.1)
+    assert await _statuses(system, "/readyz", SERVICES) == dict.fromkeys(SERVICES, 200)
