@@ -1,0 +1,210 @@
+"""Consumers benchmark: events per second through each consumer group, and how long after a reply ends
+its messages and bill are visible through the API, at a sustained 100 replies per second."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+from shared.events import (
+    COMPLETION_STREAM,
+    DEAD_LETTER_STREAM,
+    STREAM_MAX_LEN,
+    CompletionEvent,
+    StoredMessage,
+    Usage,
+)
+
+from bench import stream, visibility
+from bench.load import new_session
+from bench.report import Scorecard, mib, ms, table
+from bench.users import BenchUser, register
+from harness import ProcessUsage, ResourceSampler, System
+
+EVENTS = 1000
+EVENTS_TIMEOUT_S = 45.0
+CONVERSATIONS = 50
+VISIBILITY_TARGET_S = 1.0
+GROUP_PROCESS = {"conversation-service": "conversation", "billing-service": "billing"}
+
+
+def model_id(system: System, name: str) -> int:
+    with system.database.connect() as conn:
+        row = conn.execute("SELECT id FROM aigcspace.model WHERE name = %s", (name,)).fetchone()
+    if row is None:
+        raise RuntimeError(f"model {name} is not in the demo data")
+    return int(row[0])
+
+
+async def _create_conversations(session: aiohttp.ClientSession, gateway: str, user: BenchUser) -> list[int]:
+    ids = []
+    for i in range(CONVERSATIONS):
+        async with session.post(
+            f"{gateway}/api/conversations", json={"title": f"bench {i}"}, headers=user.headers
+        ) as response:
+            payload = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"POST /api/conversations: {response.status} {payload}")
+            ids.append(int(payload["data"]["id"]))
+    return ids
+
+
+def _events(user: BenchUser, conversations: list[int], model: int) -> list[CompletionEvent]:
+    """Completed replies spread over the conversations, as llm-service would publish them."""
+    return [
+        CompletionEvent(
+            user_id=user.id,
+            conversation_id=conversations[i % len(conversations)],
+            model_id=model,
+            model_name="qwen-turbo",
+            request_id=f"bench-{i}",
+            messages_to_store=[StoredMessage(role="user", content=f"bench question {i}")],
+            assistant_content="bench answer " * 8,
+            finish_reason="stop",
+            status="completed",
+            usage=Usage(input_tokens=16, output_tokens=104, total_tokens=120),
+        )
+        for i in range(EVENTS)
+    ]
+
+
+async def _publish(redis: Redis, entries: list[Any]) -> str:
+    """XADD every entry, pipelined; the last entry's id."""
+    last_id = ""
+    for offset in range(0, len(entries), 250):
+        async with redis.pipeline(transaction=False) as pipe:
+            for fields in entries[offset : offset + 250]:
+                pipe.xadd(COMPLETION_STREAM, fields, maxlen=STREAM_MAX_LEN, approximate=True)
+            last_id = str((await pipe.execute())[-1])
+    return last_id
+
+
+async def _time_groups(redis: Redis, started: float, last_id: str) -> dict[str, tuple[int, float]]:
+    """Per group: how many of the events it acknowledged, and in how many seconds since `started`
+    (all of them when it finished within `EVENTS_TIMEOUT_S`, else what it managed in that time)."""
+    finished: dict[str, float] = {}
+    states: dict[str, stream.GroupState] = {}
+    deadline = time.monotonic() + EVENTS_TIMEOUT_S
+    while len(finished) < len(stream.GROUPS) and time.monotonic() < deadline:
+        states = await stream.group_states(redis)
+        for group in stream.GROUPS:
+            if group not in finished and stream.caught_up(states.get(group), last_id):
+                finished[group] = time.perf_counter() - started
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    outcome: dict[str, tuple[int, float]] = {}
+    for group in stream.GROUPS:
+        if group in finished:
+            outcome[group] = (EVENTS, finished[group])
+        else:
+            state = states.get(group)
+            behind = (state.lag or 0) + state.pending if state else EVENTS
+            outcome[group] = (max(0, EVENTS - behind), elapsed)
+    return outcome
+
+
+async def events_per_second(
+    system: System, session: aiohttp.ClientSession, redis: Redis, user: BenchUser
+) -> dict[str, float]:
+    """XADD `EVENTS` completion events at once and time how long each group takes to acknowledge them."""
+    conversations = await _create_conversations(session, system.gateway, user)
+    entries: list[Any] = [
+        e.to_stream_fields() for e in _events(user, conversations, model_id(system, "qwen-turbo"))
+    ]
+    if not await stream.wait_idle(redis, timeout=60):
+        print("  (the consumers had a backlog before the run)")
+    dead_before = await redis.xlen(DEAD_LETTER_STREAM)
+    with ResourceSampler(system.pids()) as sampler:
+        started = time.perf_counter()
+        outcome = await _time_groups(redis, started, await _publish(redis, entries))
+        _, usage = sampler.window()
+    dead = await redis.xlen(DEAD_LETTER_STREAM) - dead_before
+    rates = {group: done / seconds for group, (done, seconds) in outcome.items()}
+    rows = [
+        (
+            group,
+            done,
+            f"{seconds:.2f}" if done == EVENTS else f"> {seconds:.0f} (cut)",
+            f"{rates[group]:.0f}",
+            f"{1000 * usage[GROUP_PROCESS[group]].cpu_seconds / max(done, 1):.1f}",
+        )
+        for group, (done, seconds) in outcome.items()
+    ]
+    print(
+        table(
+            f"Consumers, {EVENTS} events at once (dead-lettered: {dead})",
+            ["group", "events handled", "seconds", "events/s", "service CPU ms/event"],
+            rows,
+        )
+    )
+    return rates
+
+
+def _visibility_tables(
+    runs: list[visibility.Visibility], elapsed: float, usage: dict[str, ProcessUsage]
+) -> str:
+    summary = table(
+        "Reply end → messages and bill visible (ms; a sample of the replies is polled)",
+        ["asked/s", "replies", "errors", "achieved/s", "reply p50", "measured", "not in 10 s", "p50", "p99"],
+        [
+            (
+                f"{run.asked_rate:.0f}",
+                run.sent,
+                run.errors,
+                f"{run.rate:.1f}",
+                ms(run.reply_p50),
+                len(run.latencies),
+                run.timeouts,
+                ms(run.latency(50)),
+                ms(run.latency(99)),
+            )
+            for run in runs
+        ],
+    )
+    processes = table(
+        f"Processes during the {runs[0].asked_rate:.0f}/s run",
+        ["process", "peak RSS MiB", "CPU % of one core"],
+        [(name, mib(u.peak_rss_mib), f"{100 * u.cpu_seconds / elapsed:.0f}") for name, u in usage.items()],
+    )
+    return f"{summary}\n{processes}"
+
+
+async def run(system: System, scorecard: Scorecard) -> None:
+    """Both measurements; add the visibility target."""
+    async with new_session() as session, Redis.from_url(system.redis.url, decode_responses=True) as redis:
+        user = await register(session, system.gateway)
+        rates = await events_per_second(system, session, redis, user)
+        for group, rate in rates.items():
+            scorecard.add(f"{group} consumes events (events/s, no target)", f"{rate:.0f}", None)
+        await stream.wait_idle(redis, timeout=60)
+        with ResourceSampler({**system.pids(), "bench": os.getpid()}) as sampler:
+            result = await visibility.sustained(system, session, user)
+            elapsed, usage = sampler.window()
+        await stream.wait_idle(redis, timeout=60)
+        gentle = await visibility.sustained(
+            system,
+            session,
+            user,
+            rate=visibility.GENTLE_RATE,
+            duration=visibility.GENTLE_DURATION_S,
+            measure_every=visibility.GENTLE_MEASURE_EVERY,
+        )
+    print(_visibility_tables([result, gentle], elapsed, usage))
+    p99 = result.latency(99)
+    scorecard.add(
+        f"reply → visible p99 < 1 s at {visibility.RATE:.0f} replies/s",
+        f"p50 {ms(result.latency(50))} / p99 {ms(p99)} ms at {result.rate:.0f}/s",
+        bool(result.latencies)
+        and p99 < VISIBILITY_TARGET_S
+        and result.errors == 0
+        and result.rate >= 0.9 * visibility.RATE,
+    )
+    scorecard.add(
+        f"reply → visible at {visibility.GENTLE_RATE:.0f} replies/s (no target)",
+        f"p50 {ms(gentle.latency(50))} / p99 {ms(gentle.latency(99))} ms at {gentle.rate:.0f}/s",
+        None,
+    )
