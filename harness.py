@@ -227,7 +227,12 @@ def build_system_env(
     DASHSCOPE_*/STANDIN_* variable of the caller's environment is dropped so the run is hermetic."""
     ports = {name: free_port() for name in PROCESSES}
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "STANDIN_"))},
+        # PYTHONDONTWRITEBYTECODE is dropped so processes keep bytecode caches between starts.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DASHSCOPE_", "STANDIN_")) and k != "PYTHONDONTWRITEBYTECODE"
+        },
         **secrets_env,
         "DATABASE_URL": database.url,
         "REDIS_URL": redis.url,
