@@ -22,7 +22,7 @@ async def test_me_returns_the_caller(gateway: httpx.AsyncClient) -> None:
     data = body["data"]
     assert data["id"] == user.id and data["username"] == user.username
     assert data["has_apikey"] is False and data["apikey_hint"] is None
-    assert "+" in data["created_at"] or data["created_at"].endswith("Z")  # ISO 8601 with an offset
+    assert data["created_at"].endswith("+00:00")  # ISO 8601 with its UTC offset
 
 
 async def test_put_apikey_shows_only_a_hint_of_the_last_four(gateway: httpx.AsyncClient) -> None:

@@ -40,8 +40,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = create_service_app(
         service_name=SERVICE_NAME, settings=settings, on_startup=on_startup, on_shutdown=on_shutdown
     )
-    # An API path is exact: `/api/llm` is a 404, not a redirect to `/api/llm/`.
-    app.router.redirect_slashes = False
     app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
     app.state.access_tokens = access_tokens
     app.state.upstreams = upstreams

@@ -50,6 +50,8 @@ def create_service_app(
             await app.state.engine.dispose()
 
     app = FastAPI(title=title or service_name, lifespan=lifespan)
+    # An API path is exact: `/api/conversations/` is a 404 in the envelope, not a redirect.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.service_name = service_name
     install_error_handlers(app)

@@ -15,22 +15,27 @@ from contextlib import suppress
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.app import Hook
 from shared.db import create_engine, create_session_factory
 from shared.logging import configure_logging
-from shared.messaging import EventHandler, StreamConsumer
+from shared.messaging import BatchEventHandler, EventHandler, StreamConsumer
 from shared.settings import ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
 
+CONSUMER_POOL_SIZE = 2  # one transaction at a time, plus a spare for the per-event fallback
 HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
+BatchHandlerFactory = Callable[[async_sessionmaker[AsyncSession]], BatchEventHandler]
 
 
-def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, Hook]:
+def consumer_hooks(
+    *, group: str, build_handler: HandlerFactory, build_batch_handler: BatchHandlerFactory | None = None
+) -> tuple[Hook, Hook]:
     """`on_startup`/`on_shutdown` for `create_service_app`: the group's consumer as a background task,
-    started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown."""
+    started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown. With
+    `build_batch_handler`, each batch read is applied in one transaction (per event as the fallback)."""
 
     async def on_startup(app: FastAPI) -> None:
         settings: ConsumerSettings = app.state.settings
@@ -38,13 +43,19 @@ def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, 
         if not settings.consumer_enabled:
             logger.info("consumer disabled", extra={"group": group})
             return
+        # A small pool of the consumer's own: requests holding every connection of the app's pool
+        # must not make replies wait to be recorded.
+        engine = create_engine(settings.database_url, pool_size=CONSUMER_POOL_SIZE)
+        session_factory = create_session_factory(engine)
         consumer = StreamConsumer(
             app.state.redis,
             group=group,
-            handler=build_handler(app.state.session_factory),
+            handler=build_handler(session_factory),
             options=settings.consumer_options(),
+            batch_handler=build_batch_handler(session_factory) if build_batch_handler else None,
         )
         app.state.consumer = consumer
+        app.state.consumer_engine = engine
         app.state.consumer_task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
         logger.info("consumer started", extra={"group": group, "consumer": consumer.name})
 
@@ -54,21 +65,32 @@ def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, 
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        engine: AsyncEngine | None = getattr(app.state, "consumer_engine", None)
+        if engine is not None:
+            await engine.dispose()
 
     return on_startup, on_shutdown
 
 
-async def run_consumer(*, settings: ConsumerSettings, group: str, build_handler: HandlerFactory) -> None:
+async def run_consumer(
+    *,
+    settings: ConsumerSettings,
+    group: str,
+    build_handler: HandlerFactory,
+    build_batch_handler: BatchHandlerFactory | None = None,
+) -> None:
     """Consume until SIGTERM/SIGINT, with an engine and a Redis client of this process's own."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     redis = Redis.from_url(
         settings.redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
     )
+    session_factory = create_session_factory(engine)
     consumer = StreamConsumer(
         redis,
         group=group,
-        handler=build_handler(create_session_factory(engine)),
+        handler=build_handler(session_factory),
         options=settings.consumer_options(),
+        batch_handler=build_batch_handler(session_factory) if build_batch_handler else None,
     )
     task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
     loop = asyncio.get_running_loop()
@@ -90,6 +112,7 @@ def consumer_main(
     group: str,
     load_settings: Callable[[], ConsumerSettings],
     build_handler: HandlerFactory,
+    build_batch_handler: BatchHandlerFactory | None = None,
 ) -> None:
     """The body of `python -m <service>.consumer`: one extra consumer of the group, no HTTP."""
     try:
@@ -98,4 +121,11 @@ def consumer_main(
         print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level)
-    asyncio.run(run_consumer(settings=settings, group=group, build_handler=build_handler))
+    asyncio.run(
+        run_consumer(
+            settings=settings,
+            group=group,
+            build_handler=build_handler,
+            build_batch_handler=build_batch_handler,
+        )
+    )

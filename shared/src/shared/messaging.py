@@ -23,6 +23,8 @@ from shared.events import COMPLETION_STREAM, DEAD_LETTER_STREAM, STREAM_MAX_LEN,
 logger = logging.getLogger("shared.messaging")
 
 EventHandler = Callable[[CompletionEvent], Awaitable[None]]
+# Applies several events in one transaction; optional, the per-event handler stays the fallback.
+BatchEventHandler = Callable[[list[CompletionEvent]], Awaitable[None]]
 TransientCheck = Callable[[BaseException], bool]
 # What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
 StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
@@ -76,6 +78,7 @@ class StreamConsumer:
         name: str | None = None,
         options: ConsumerOptions | None = None,
         is_transient: TransientCheck = is_transient_error,
+        batch_handler: BatchEventHandler | None = None,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -85,6 +88,7 @@ class StreamConsumer:
         self.name = name or consumer_name(group)
         self.options = options or ConsumerOptions()
         self.is_transient = is_transient
+        self.batch_handler = batch_handler
         self.applied = 0
 
     async def ensure_group(self) -> None:
@@ -131,12 +135,49 @@ class StreamConsumer:
                 block=self.options.block_ms,
             ),
         )
-        count = 0
-        for _stream, entries in response or []:
+        entries = [entry for _stream, stream_entries in response or [] for entry in stream_entries]
+        if self.batch_handler is not None and len(entries) > 1:
+            await self.process_batch(entries)
+        else:
             for entry_id, fields in entries:
-                count += 1
                 await self.process(entry_id, fields)
-        return count
+        return len(entries)
+
+    async def process_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Apply the batch's valid events in one transaction (`batch_handler`) and ack them with one
+        XACK after its commit. When the batch fails, each entry is applied on its own (`process`), so a
+        poison event ends in the dead letter alone and the others still apply."""
+        assert self.batch_handler is not None
+        valid: list[tuple[str, dict[str, str], CompletionEvent]] = []
+        for entry_id, fields in entries:
+            try:
+                valid.append((entry_id, fields, CompletionEvent.from_stream_fields(fields)))
+            except (KeyError, ValueError, ValidationError) as exc:
+                await self.dead_letter(entry_id, fields, f"not a valid completion event: {exc}")
+        if not valid:
+            return
+        try:
+            await self.batch_handler([event for _, _, event in valid])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.is_transient(exc):
+                # Left pending and reclaimed (one by one) once the outage is over.
+                logger.warning(
+                    "applying a batch failed transiently",
+                    extra={"group": self.group, "events": len(valid), "error": repr(exc)},
+                )
+                await asyncio.sleep(self.options.retry_backoff_s)
+                return
+            logger.warning(
+                "applying a batch failed; applying its events one by one",
+                extra={"group": self.group, "events": len(valid), "error": repr(exc)},
+            )
+            for entry_id, fields, _ in valid:
+                await self.process(entry_id, fields)
+            return
+        await self.redis.xack(self.stream, self.group, *[entry_id for entry_id, _, _ in valid])
+        self.applied += len(valid)
 
     async def reclaim(self) -> int:
         """Take over entries left pending too long (a dead consumer's, or ones whose handler failed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -19,3 +20,14 @@ def money_4(value: Decimal) -> Decimal:
 Money = Annotated[Decimal, PlainSerializer(lambda v: str(money_4(v)), return_type=str, when_used="json")]
 # A price or exact cost: the decimal as stored, as a string (never a float).
 DecimalStr = Annotated[Decimal, PlainSerializer(lambda v: str(v), return_type=str, when_used="json")]
+
+
+def _iso_with_offset(value: datetime) -> str:
+    """ISO 8601 with an explicit offset (`+00:00`), never a bare `Z` or a naive time."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+# A point in time as ISO 8601 with its UTC offset, e.g. "2026-11-27T22:41:45.687284+00:00".
+Timestamp = Annotated[datetime, PlainSerializer(_iso_with_offset, return_type=str, when_used="json")]

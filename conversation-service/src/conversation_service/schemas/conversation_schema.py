@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from shared.schemas import Money
+from shared.schemas import Money, Timestamp
 
 
 def _no_nul(value: str) -> str:
@@ -39,8 +38,8 @@ class ConversationResponse(BaseModel):
     total_output_tokens: int
     total_tokens: int
     bill: Money
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class MessageResponse(BaseModel):
@@ -55,7 +54,7 @@ class MessageResponse(BaseModel):
     total_tokens: int
     model_id: int | None
     model_name: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ConversationDetailResponse(ConversationResponse):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
+from shared.schemas import Timestamp
 
 
 class UserResponse(BaseModel):
@@ -14,7 +13,7 @@ class UserResponse(BaseModel):
     username: str
     has_apikey: bool
     apikey_hint: str | None
-    created_at: datetime
+    created_at: Timestamp
 
 
 class ApiKeyUpdate(BaseModel):

@@ -1,0 +1,26 @@
+"""Shapes every service shares: times carry their UTC offset, and an API path is exact."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+
+from testkit import UserSession
+
+
+async def test_times_are_iso_8601_with_an_offset(gateway: httpx.AsyncClient, user: UserSession) -> None:
+    created = await gateway.post("/api/conversations", json={"title": "times"}, headers=user.headers)
+    assert created.status_code == 201
+    data = created.json()["data"]
+    for field in ("created_at", "updated_at"):
+        assert data[field].endswith("+00:00"), data[field]
+        assert datetime.fromisoformat(data[field]).utcoffset() is not None
+
+
+async def test_a_trailing_slash_is_a_404_in_the_envelope(
+    gateway: httpx.AsyncClient, user: UserSession
+) -> None:
+    response = await gateway.get("/api/conversations/", headers=user.headers)
+    assert response.status_code == 404
+    assert response.json() == {"code": 404, "message": "Not found.", "data": None}
