@@ -11,12 +11,12 @@ import logging
 from shared.consumer_process import consumer_main
 from shared.db import unit_of_work
 from shared.events import BILLING_GROUP, CompletionEvent
-from shared.messaging import EventHandler
+from shared.messaging import BatchEventHandler, EventHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_service.config import get_settings
 from billing_service.services.billing_calculator import BillingCalculator
-from billing_service.services.billing_service import bill_completion_event
+from billing_service.services.billing_service import bill_completion_event, bill_completion_events
 from billing_service.services.price_service import PriceBook
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,27 @@ def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHan
     return handle
 
 
+def build_batch_handler(session_factory: async_sessionmaker[AsyncSession]) -> BatchEventHandler:
+    """One transaction for a whole batch read (the per-event handler is the consumer's fallback when it
+    fails, so a poison event cannot hold the others back)."""
+    prices = PriceBook(ttl_s=get_settings().price_cache_ttl_s)
+    calculator = BillingCalculator()
+
+    async def handle(events: list[CompletionEvent]) -> None:
+        async with unit_of_work(session_factory) as session:
+            outcomes = await bill_completion_events(session, events, prices=prices, calculator=calculator)
+        logger.debug("completion events billed", extra={"events": len(events), "outcomes": len(outcomes)})
+
+    return handle
+
+
 def main() -> None:
     consumer_main(
-        name="billing-consumer", group=GROUP, load_settings=get_settings, build_handler=build_handler
+        name="billing-consumer",
+        group=GROUP,
+        load_settings=get_settings,
+        build_handler=build_handler,
+        build_batch_handler=build_batch_handler,
     )
 
 

@@ -11,11 +11,11 @@ import logging
 from shared.consumer_process import consumer_main
 from shared.db import unit_of_work
 from shared.events import CONVERSATION_GROUP, CompletionEvent
-from shared.messaging import EventHandler
+from shared.messaging import BatchEventHandler, EventHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversation_service.config import get_settings
-from conversation_service.services.completion_service import apply_completion_event
+from conversation_service.services.completion_service import apply_completion_event, apply_completion_events
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +33,25 @@ def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHan
     return handle
 
 
+def build_batch_handler(session_factory: async_sessionmaker[AsyncSession]) -> BatchEventHandler:
+    """One transaction for a whole batch read (the per-event handler is the consumer's fallback when it
+    fails, so a poison event cannot hold the others back)."""
+
+    async def handle(events: list[CompletionEvent]) -> None:
+        async with unit_of_work(session_factory) as session:
+            outcomes = await apply_completion_events(session, events)
+        logger.debug("completion events handled", extra={"events": len(events), "outcomes": len(outcomes)})
+
+    return handle
+
+
 def main() -> None:
     consumer_main(
-        name="conversation-consumer", group=GROUP, load_settings=get_settings, build_handler=build_handler
+        name="conversation-consumer",
+        group=GROUP,
+        load_settings=get_settings,
+        build_handler=build_handler,
+        build_batch_handler=build_batch_handler,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +25,52 @@ async def insert_line(session: AsyncSession, **values: Any) -> bool:
         .returning(BillingLedger.id)
     )
     return (await session.scalar(statement)) is not None
+
+
+async def insert_lines(session: AsyncSession, lines: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Add several ledger lines in one multi-row INSERT; the event ids that were new (a line whose
+    `event_id` is billed already is not written)."""
+    if not lines:
+        return set()
+    statement = (
+        pg_insert(BillingLedger)
+        .values(lines)
+        .on_conflict_do_nothing(index_elements=[BillingLedger.event_id])
+        .returning(BillingLedger.event_id)
+    )
+    return set((await session.scalars(statement)).all())
+
+
+async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, int]:
+    """`lock_conversation` for several conversations, locked in id order (two consumers cannot
+    deadlock); owner by id, a deleted conversation absent."""
+    statement = (
+        select(AIConversation.id, AIConversation.user_id)
+        .where(AIConversation.id.in_(sorted(set(conversation_ids))))
+        .order_by(AIConversation.id)
+        .with_for_update(key_share=True)
+    )
+    return {row.id: row.user_id for row in await session.execute(statement)}
+
+
+async def set_bills_from_ledger(session: AsyncSession, *, conversation_ids: Sequence[int]) -> None:
+    """`set_bill_from_ledger` for several (locked) conversations in one statement: each `bill` := its
+    exact ledger sum rounded half-up to 4 places, read after the locks under READ COMMITTED."""
+    if not conversation_ids:
+        return
+    sums = (
+        select(BillingLedger.conversation_id, func.sum(BillingLedger.cost).label("exact_sum"))
+        .where(BillingLedger.conversation_id.in_(sorted(set(conversation_ids))))
+        .group_by(BillingLedger.conversation_id)
+        .subquery()
+    )
+    statement = (
+        update(AIConversation)
+        .where(AIConversation.id == sums.c.conversation_id)
+        .values(bill=func.round(sums.c.exact_sum, 4))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(statement)
 
 
 async def lock_conversation(session: AsyncSession, *, conversation_id: int) -> int | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -70,6 +72,68 @@ async def bill_completion_event(
         return Outcome.LEDGER_ONLY
     await ledger_repository.set_bill_from_ledger(session, conversation_id=event.conversation_id)
     return Outcome.BILLED
+
+
+async def bill_completion_events(
+    session: AsyncSession,
+    events: Sequence[CompletionEvent],
+    *,
+    prices: PriceBook,
+    calculator: BillingCalculator,
+) -> dict[uuid.UUID, Outcome]:
+    """`bill_completion_event` for a batch, in the caller's transaction and a handful of statements:
+    the conversations locked in id order, every ledger line written with one INSERT (a billed
+    `event_id` is skipped), then each affected bill recomputed once from the ledger. The outcome of
+    each event id."""
+    unique: dict[uuid.UUID, CompletionEvent] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    lines = []
+    for event in unique.values():
+        price = await prices.price_for(session, model_id=event.model_id)
+        cost = calculator.calculate(
+            price,
+            input_tokens=event.usage.input_tokens,
+            output_tokens=event.usage.output_tokens,
+            model=event.model_name,
+        )
+        lines.append(
+            {
+                "event_id": event.event_id,
+                "user_id": event.user_id,
+                "conversation_id": event.conversation_id,
+                "model_id": event.model_id,
+                "model_name": event.model_name,
+                "input_tokens": event.usage.input_tokens,
+                "output_tokens": event.usage.output_tokens,
+                "billing_mode": cost.billing_mode,
+                "input_price": cost.input_price,
+                "output_price": cost.output_price,
+                "cost": cost.cost,
+                "currency": cost.currency,
+                "occurred_at": event.occurred_at,
+            }
+        )
+    owners = await ledger_repository.lock_conversations(
+        session, conversation_ids=[event.conversation_id for event in unique.values()]
+    )
+    inserted = await ledger_repository.insert_lines(session, lines)
+    outcomes: dict[uuid.UUID, Outcome] = {}
+    to_bill: set[int] = set()
+    for event_id, event in unique.items():
+        if event_id not in inserted:
+            outcomes[event_id] = Outcome.DUPLICATE
+        elif owners.get(event.conversation_id) != event.user_id:
+            logger.warning(
+                "billed call of a conversation that is gone or not the user's; bill left alone",
+                extra={"event_id": str(event_id), "conversation_id": event.conversation_id},
+            )
+            outcomes[event_id] = Outcome.LEDGER_ONLY
+        else:
+            to_bill.add(event.conversation_id)
+            outcomes[event_id] = Outcome.BILLED
+    await ledger_repository.set_bills_from_ledger(session, conversation_ids=sorted(to_bill))
+    return outcomes
 
 
 def _totals(row: Row[Any]) -> dict[str, Any]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from shared.models import AIConversation
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -95,3 +96,35 @@ async def add_tokens(
         .execution_options(synchronize_session=False)
     )
     await session.execute(statement)
+
+
+async def lock_many(session: AsyncSession, *, conversation_ids: list[int]) -> dict[int, int]:
+    """Lock the rows that exist (FOR NO KEY UPDATE), in id order so concurrent batches take their locks
+    in one order and cannot deadlock; owner by id."""
+    statement = (
+        select(AIConversation.id, AIConversation.user_id)
+        .where(AIConversation.id.in_(conversation_ids))
+        .order_by(AIConversation.id)
+        .with_for_update(key_share=True)
+    )
+    return {row.id: row.user_id for row in await session.execute(statement)}
+
+
+async def add_tokens_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
+    """`add_tokens` for several conversations in one executemany, in id order."""
+    if not deltas:
+        return
+    table = cast(Table, AIConversation.__table__)
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("cid"))
+        .values(
+            total_input_tokens=table.c.total_input_tokens + bindparam("d_in"),
+            total_output_tokens=table.c.total_output_tokens + bindparam("d_out"),
+            total_tokens=table.c.total_tokens + bindparam("d_in") + bindparam("d_out"),
+            updated_at=func.clock_timestamp(),
+        )
+    )
+    params = [{"cid": cid, "d_in": d[0], "d_out": d[1]} for cid, d in sorted(deltas.items())]
+    connection = await session.connection()
+    await connection.execute(statement, params)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from shared.models import AIMessage, Model
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -41,6 +42,14 @@ async def insert_message(
     return message
 
 
+async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert many messages in one multi-row INSERT, in the given order (ids and `created_at` ascend
+    with it); nothing is read back."""
+    table = cast(Table, AIMessage.__table__)
+    connection = await session.connection()
+    await connection.execute(insert(table).values(created_at=func.clock_timestamp()), rows)
+
+
 async def list_for_conversation(session: AsyncSession, *, conversation_id: int) -> Sequence[AIMessage]:
     """In the order they were written (ids ascend with every insert)."""
     statement = select(AIMessage).where(AIMessage.conversation_id == conversation_id).order_by(AIMessage.id)
@@ -50,3 +59,9 @@ async def list_for_conversation(session: AsyncSession, *, conversation_id: int) 
 async def existing_model_id(session: AsyncSession, *, model_id: int) -> int | None:
     """`model_id` if the model still exists (it may have been deleted since the call), else None."""
     return await session.scalar(select(Model.id).where(Model.id == model_id))
+
+
+async def existing_model_ids(session: AsyncSession, *, model_ids: Iterable[int]) -> set[int]:
+    """Which of these models still exist."""
+    ids = sorted(set(model_ids))
+    return set((await session.scalars(select(Model.id).where(Model.id.in_(ids)))).all())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 
 from shared.events import CompletionEvent
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversation_service.repositories import message_repository, processed_event_repository
 from conversation_service.services import conversation_service, message_service
+from conversation_service.services.message_service import NewMessage
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ async def apply_completion_event(session: AsyncSession, event: CompletionEvent) 
         )
         return Outcome.WRONG_OWNER
 
-    last_user = max((i for i, m in enumerate(event.messages_to_store) if m.role == "user"), default=-1)
+    last_user = _last_user_index(event)
     for index, stored in enumerate(event.messages_to_store):
         await message_service.create_message(
             session,
@@ -67,3 +70,71 @@ async def apply_completion_event(session: AsyncSession, event: CompletionEvent) 
         model_name=event.model_name,
     )
     return Outcome.APPLIED
+
+
+def _last_user_index(event: CompletionEvent) -> int:
+    """The user message that carries the call's input tokens: the last one the request brought."""
+    return max((i for i, m in enumerate(event.messages_to_store) if m.role == "user"), default=-1)
+
+
+async def apply_completion_events(
+    session: AsyncSession, events: Sequence[CompletionEvent]
+) -> dict[uuid.UUID, Outcome]:
+    """`apply_completion_event` for a batch, in one transaction and a handful of statements: the ids are
+    claimed with one INSERT, the conversations locked in id order, the messages of every applied event
+    inserted with one statement (in event order, each event's in its own order), each conversation's
+    totals moved once. The outcome of each event id."""
+    unique: dict[uuid.UUID, CompletionEvent] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    outcomes = dict.fromkeys(unique, Outcome.DUPLICATE)
+    new_ids = await processed_event_repository.record_many(session, event_ids=list(unique))
+    fresh = [event for event_id, event in unique.items() if event_id in new_ids]
+    if not fresh:
+        return outcomes
+    owners = await conversation_service.lock_conversations(
+        session, conversation_ids=(event.conversation_id for event in fresh)
+    )
+    models = await message_repository.existing_model_ids(
+        session, model_ids=(event.model_id for event in fresh)
+    )
+    messages: list[NewMessage] = []
+    for event in fresh:
+        owner = owners.get(event.conversation_id)
+        if owner is None:
+            logger.info(
+                "event for a deleted conversation dropped",
+                extra={"event_id": str(event.event_id), "conversation_id": event.conversation_id},
+            )
+            outcomes[event.event_id] = Outcome.CONVERSATION_GONE
+            continue
+        if owner != event.user_id:
+            logger.error(
+                "event user does not own the conversation; dropped",
+                extra={"event_id": str(event.event_id), "conversation_id": event.conversation_id},
+            )
+            outcomes[event.event_id] = Outcome.WRONG_OWNER
+            continue
+        last_user = _last_user_index(event)
+        messages.extend(
+            NewMessage(
+                conversation_id=event.conversation_id,
+                role=stored.role,
+                content=stored.content,
+                input_tokens=event.usage.input_tokens if index == last_user else 0,
+            )
+            for index, stored in enumerate(event.messages_to_store)
+        )
+        messages.append(
+            NewMessage(
+                conversation_id=event.conversation_id,
+                role="assistant",
+                content=event.assistant_content,
+                output_tokens=event.usage.output_tokens,
+                model_id=event.model_id if event.model_id in models else None,
+                model_name=event.model_name,
+            )
+        )
+        outcomes[event.event_id] = Outcome.APPLIED
+    await message_service.create_messages(session, messages)
+    return outcomes

@@ -6,7 +6,7 @@ exactly like a missing one. The caller's transaction (request session or unit of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from shared.errors import NotFound
 from shared.models import AIConversation, AIMessage
@@ -110,6 +110,17 @@ async def update_token_stats(
     await conversation_repository.add_tokens(
         session, conversation_id=conversation_id, input_tokens=input_tokens, output_tokens=output_tokens
     )
+
+
+async def lock_conversations(session: AsyncSession, *, conversation_ids: Iterable[int]) -> dict[int, int]:
+    """Lock the existing ones of these conversations for this transaction, in id order (so two consumers
+    cannot deadlock); their owners by id (a deleted one is absent)."""
+    return await conversation_repository.lock_many(session, conversation_ids=sorted(set(conversation_ids)))
+
+
+async def update_token_stats_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
+    """`update_token_stats` for several conversations: (input, output) tokens to add, by conversation id."""
+    await conversation_repository.add_tokens_many(session, deltas=deltas)
 
 
 # The seed's `update_bill` is deliberately absent: `bill` is written by billing-service alone (CONTRACT §3).
