@@ -20,6 +20,7 @@ def get_llm_service(request: Request, user_id: CurrentUserId) -> LlmService:
         conversations=state.conversations,
         recorder=state.recorder,
         cipher=state.cipher,
+        models=state.models,
     )
 
 

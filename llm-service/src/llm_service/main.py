@@ -17,6 +17,7 @@ from llm_service.outbox import CompletionRecorder, OutboxRelay
 from llm_service.routers import llm_router
 from llm_service.services.conversation_client import ConversationClient
 from llm_service.services.dashscope_client import DashScopeClient
+from llm_service.services.model_cache import ModelCache
 
 SERVICE_NAME = "llm-service"
 
@@ -28,6 +29,7 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
         # The SDK logs every failed request with a traceback; we log each failure once, ourselves.
         logging.getLogger("dashscope").setLevel(logging.CRITICAL)
         app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
+        app.state.models = ModelCache(app.state.session_factory, ttl=settings.model_cache_ttl_s)
         app.state.dashscope = DashScopeClient(
             base_url=settings.dashscope_base_url,
             connect_timeout=settings.dashscope_connect_timeout_s,

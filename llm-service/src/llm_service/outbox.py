@@ -2,9 +2,9 @@
 
 A reply that ends while Redis is down is therefore not lost: its row waits, and the relay publishes it
 once Redis answers again. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
-instances relay side by side without publishing a row twice; each row is marked published in the
-transaction that claimed it, right after its XADD succeeded. (A crash between the XADD and the commit
-can publish an event twice; consumers are idempotent by `event_id`.)
+instances relay side by side without publishing a row twice; the rows published are marked in the
+transaction that claimed them (one UPDATE per pass), after their XADDs succeeded. (A crash between an
+XADD and the commit can publish an event twice; consumers are idempotent by `event_id`.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from shared.db import Base, unit_of_work
 from shared.events import COMPLETION_STREAM, STREAM_MAX_LEN, CompletionEvent
-from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select
+from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -133,7 +133,7 @@ class OutboxRelay:
         Raises `RedisUnavailable` after committing what was published before Redis failed.
         """
         failure: Exception | None = None
-        published = 0
+        published: list[int] = []
         async with unit_of_work(self._sessions) as session:
             rows = await session.scalars(
                 select(OutboxEntry)
@@ -150,11 +150,17 @@ class OutboxRelay:
                     row.last_error = repr(exc)[:1000]
                     failure = exc
                     break
-                row.published_at = datetime.now(UTC)
-                published += 1
+                published.append(row.id)
+            if published:  # one UPDATE for the whole pass, not one per row
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id.in_(published))
+                    .values(published_at=datetime.now(UTC))
+                    .execution_options(synchronize_session=False)
+                )
         if failure is not None:
             raise RedisUnavailable(repr(failure)) from failure
-        return published
+        return len(published)
 
     async def delete_published(self) -> None:
         """Forget rows published longer ago than the retention (the stream and consumers have them)."""

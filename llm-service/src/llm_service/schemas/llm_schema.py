@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, field_validator, model_validator
 from shared.schemas import DecimalStr
 
 Role = Literal["system", "user", "assistant"]
@@ -83,6 +83,19 @@ class StreamChunk(BaseModel):
         """`data: <json>\\n\\n`; the `error` key appears on the error frame only."""
         payload = self.model_dump_json(exclude={"error"} if self.error is None else None)
         return f"data: {payload}\n\n".encode()
+
+
+_JSON_STRING = TypeAdapter(str)
+_DELTA_END = b',"finish_reason":null,"usage":null}\n\n'
+
+
+def delta_frame(content: str) -> bytes:
+    """The SSE frame of a plain delta, byte for byte `StreamChunk(content=content).to_sse()`.
+
+    Most frames of a stream are these; building and dumping a model for each is the larger part of
+    our own work per frame, so only the string is encoded (by pydantic, so the escaping is the same).
+    """
+    return b'data: {"content":' + _JSON_STRING.dump_json(content) + _DELTA_END
 
 
 class PriceTierResponse(BaseModel):

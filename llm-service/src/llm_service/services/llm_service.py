@@ -6,6 +6,7 @@ A new conversation is created only once DashScope has started answering, so a fa
 output leaves nothing behind. Every reply that produced output is recorded as exactly one completion
 event (CONTRACT §4), also when the client went away or DashScope failed midway.
 
+The model is read through a cache of a few seconds (`ModelCache`); the key is read every time.
 Reads use short transactions of their own rather than the request's session: a stream may wait a
 minute for DashScope, and a pooled database connection must not wait with it.
 """
@@ -36,6 +37,7 @@ from llm_service.schemas.llm_schema import (
     StreamChunk,
     StreamError,
     UsageInfo,
+    delta_frame,
 )
 from llm_service.services.conversation_client import ConversationClient
 from llm_service.services.dashscope_client import (
@@ -45,6 +47,7 @@ from llm_service.services.dashscope_client import (
     DashScopeClient,
     DashScopeError,
 )
+from llm_service.services.model_cache import ModelCache, ModelInfo
 
 logger = logging.getLogger("llm_service.chat")
 
@@ -136,7 +139,7 @@ class StreamFrames:
                         usage=_usage_info(reply.usage or _NO_USAGE),
                     ).to_sse()
                 elif chunk.content:
-                    yield StreamChunk(content=chunk.content).to_sse()
+                    yield delta_frame(chunk.content)
         except DashScopeError as exc:
             reply.finish_reason, reply.status = "error", "failed"
             reply.request_id = reply.request_id or exc.request_id
@@ -196,8 +199,10 @@ class LlmService:
         conversations: ConversationClient,
         recorder: CompletionRecorder,
         cipher: ApiKeyCipher,
+        models: ModelCache,
     ) -> None:
         self._sessions = sessions
+        self._models = models
         self.user_id = user_id
         self._dashscope = dashscope
         self._conversations = conversations
@@ -262,10 +267,9 @@ class LlmService:
 
     async def _check(self, request: ChatRequest) -> _Checked:
         """Model, key and conversation, in that order; raises the matching 400/404/503."""
-        async with unit_of_work(self._sessions) as db:
-            model = await model_repository.get_model_by_name(db, request.model)
+        model = _chat_model(await self._models.get(request.model), request.model)
+        async with unit_of_work(self._sessions) as db:  # the key is read fresh: never cached
             encrypted_key = await user_repository.get_encrypted_apikey(db, self.user_id)
-        model = _chat_model(model, request.model)
         api_key = self._cipher.decrypt(encrypted_key) if encrypted_key else None
         if not api_key:
             raise AppError(400, NO_APIKEY)
@@ -326,7 +330,7 @@ class LlmService:
         )
 
 
-def _chat_model(model: Model | None, name: str) -> Model:
+def _chat_model(model: ModelInfo | None, name: str) -> ModelInfo:
     """The model when it can chat: it exists, is active and is an LLM; 400 otherwise."""
     shown = name if len(name) <= 128 else name[:128] + "…"
     if model is None or not model.is_active:
