@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
 import httpx
 from dashscope_standin.directives import filler
-from llm_testkit import CHAT, chat_body, frame_data, new_user, outbox_rows, wait_for_event, wait_for_outcome
+from llm_testkit import (
+    CHAT,
+    chat_body,
+    conversation_count,
+    frame_data,
+    new_user,
+    outbox_rows,
+    stream_events,
+    wait_for_event,
+    wait_for_outcome,
+)
 
-from testkit import System
+from testkit import System, UserSession
 
 
 async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
@@ -44,19 +55,44 @@ async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
     assert event["usage"]["input_tokens"] == len("[[tokens:400]] [[delay_ms:20]]")
 
 
-async def test_client_leaving_before_the_first_frame_still_records_the_reply(
+async def _leave_early(gateway: httpx.AsyncClient, user: UserSession, body: dict[str, Any]) -> float:
+    """Send a chat and give up on it after 0.3 s, as a client that closes the tab does."""
+    request = asyncio.create_task(gateway.post(CHAT, json=body, headers=user.headers))
+    await asyncio.sleep(0.3)
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    return time.monotonic()
+
+
+async def test_client_leaving_before_the_first_frame_stops_dashscope_and_leaves_nothing(
     gateway: httpx.AsyncClient, system: System, stream_redis: Any
 ) -> None:
     user = await new_user(gateway)
-    body = chat_body("[[tokens:40]] [[delay_ms:700]]", stream=True)  # the first piece comes after 0.7 s
-    request = asyncio.create_task(gateway.post(CHAT, json=body, headers=user.headers))
-    await asyncio.sleep(0.3)
-    request.cancel()  # the client gives up while DashScope has not answered yet
+    body = chat_body("[[tokens:40]] [[delay_ms:2000]]", stream=True)  # the first piece comes after 2 s
+    left_at = await _leave_early(gateway, user, body)
     assert user.apikey is not None
     await wait_for_outcome(system, user.apikey, "cancelled", timeout=5)
-    event = await wait_for_event(stream_redis, user_id=user.id)
-    assert (event["status"], event["assistant_content"]) == ("interrupted", "Lore")
-    assert event["usage"]["output_tokens"] == 4
+    assert time.monotonic() - left_at < 1.5  # stopped at once, not when the first piece came
+    await asyncio.sleep(0.5)
+    assert await conversation_count(gateway, user) == 0
+    assert outbox_rows(system, user_id=user.id) == []
+    assert await stream_events(stream_redis, user_id=user.id) == []
+
+
+async def test_client_leaving_a_non_stream_chat_stops_dashscope_and_leaves_nothing(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:40]] [[delay_ms:200]]")  # the whole reply takes about 2 s
+    left_at = await _leave_early(gateway, user, body)
+    assert user.apikey is not None
+    await wait_for_outcome(system, user.apikey, "cancelled", timeout=5)
+    assert time.monotonic() - left_at < 1.5
+    await asyncio.sleep(0.5)
+    assert await conversation_count(gateway, user) == 0
+    assert outbox_rows(system, user_id=user.id) == []
+    assert await stream_events(stream_redis, user_id=user.id) == []
 
 
 async def test_reply_ending_while_redis_is_down_is_published_once_it_is_back(

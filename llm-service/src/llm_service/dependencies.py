@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from shared.dependencies import CurrentUserId
 
+from llm_service.services.client_watch import request_disconnected
 from llm_service.services.llm_service import LlmService
 
 
@@ -21,6 +22,7 @@ def get_llm_service(request: Request, user_id: CurrentUserId) -> LlmService:
         recorder=state.recorder,
         cipher=state.cipher,
         models=state.models,
+        disconnected=request_disconnected(request.receive),
     )
 
 

@@ -156,6 +156,11 @@ class _CallState:
     connected: bool = False
     response: aiohttp.ClientResponse | None = None
 
+    def drop_connection(self) -> None:
+        """Close the HTTP response at once (synchronous, so it works while being cancelled)."""
+        if self.response is not None and not self.response.closed:
+            self.response.close()
+
 
 _current_call: ContextVar[_CallState | None] = ContextVar("dashscope_call", default=None)
 
@@ -316,9 +321,7 @@ class ChatStream:
 
     def abort(self) -> None:
         """Drop the HTTP connection at once (synchronous, so it works while being cancelled)."""
-        response = self._call.response
-        if response is not None and not response.closed:
-            response.close()
+        self._call.drop_connection()
 
     async def aclose(self) -> None:
         """Release the call: read a finished stream to its end (the connection can then be reused),
@@ -457,6 +460,9 @@ class DashScopeClient:
             raise _unreachable(exc) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise _malformed(exc, "") from None
+        except asyncio.CancelledError:  # the caller left: DashScope stops answering at once
+            call.drop_connection()
+            raise
         finally:
             _current_call.reset(token)
         request_id = str(response.get("request_id") or "")
@@ -508,6 +514,9 @@ class DashScopeClient:
             raise
         except (aiohttp.ClientError, OSError) as exc:
             raise _unreachable(exc) from None
+        except asyncio.CancelledError:  # the caller left before the first event
+            call.drop_connection()
+            raise
         finally:
             _current_call.reset(token)
             call.deadline = None

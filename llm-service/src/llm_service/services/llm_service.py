@@ -39,6 +39,7 @@ from llm_service.schemas.llm_schema import (
     UsageInfo,
     delta_frame,
 )
+from llm_service.services.client_watch import Disconnected, unless_client_leaves
 from llm_service.services.conversation_client import ConversationClient
 from llm_service.services.dashscope_client import (
     ChatParams,
@@ -200,8 +201,10 @@ class LlmService:
         recorder: CompletionRecorder,
         cipher: ApiKeyCipher,
         models: ModelCache,
+        disconnected: Disconnected,
     ) -> None:
         self._sessions = sessions
+        self._disconnected = disconnected
         self._models = models
         self.user_id = user_id
         self._dashscope = dashscope
@@ -219,7 +222,9 @@ class LlmService:
         """A whole reply; the conversation is created (if none was given) after DashScope answered."""
         checked = await self._check(request)
         try:
-            completion = await self._dashscope.complete(api_key=checked.api_key, params=checked.params)
+            completion = await unless_client_leaves(
+                self._dashscope.complete(api_key=checked.api_key, params=checked.params), self._disconnected
+            )
         except DashScopeError as exc:
             self._log_upstream_failure(exc, checked)
             raise
@@ -251,7 +256,10 @@ class LlmService:
         before any output is still a plain JSON error (raised from here)."""
         checked = await self._check(request)
         try:
-            stream = await self._dashscope.open_stream(api_key=checked.api_key, params=checked.params)
+            stream = await unless_client_leaves(
+                self._dashscope.open_stream(api_key=checked.api_key, params=checked.params),
+                self._disconnected,
+            )
         except DashScopeError as exc:
             self._log_upstream_failure(exc, checked)
             raise
