@@ -68,36 +68,6 @@ async def delete_owned(session: AsyncSession, *, conversation_id: int, user_id: 
     return (await session.scalar(statement)) is not None
 
 
-async def lock(session: AsyncSession, *, conversation_id: int) -> AIConversation | None:
-    """The row, locked until the transaction ends, so the messages of one event are written together
-    and a concurrent delete either waits or has already happened."""
-    statement = (
-        select(AIConversation)
-        .where(AIConversation.id == conversation_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: the key never changes, FK checks may go on
-        .execution_options(populate_existing=True)
-    )
-    return await session.scalar(statement)
-
-
-async def add_tokens(
-    session: AsyncSession, *, conversation_id: int, input_tokens: int, output_tokens: int
-) -> None:
-    """Add to the totals in SQL (no read-modify-write) and move `updated_at`."""
-    statement = (
-        update(AIConversation)
-        .where(AIConversation.id == conversation_id)
-        .values(
-            total_input_tokens=AIConversation.total_input_tokens + input_tokens,
-            total_output_tokens=AIConversation.total_output_tokens + output_tokens,
-            total_tokens=AIConversation.total_tokens + input_tokens + output_tokens,
-            updated_at=func.clock_timestamp(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(statement)
-
-
 async def lock_many(session: AsyncSession, *, conversation_ids: list[int]) -> dict[int, int]:
     """Lock the rows that exist (FOR NO KEY UPDATE), in id order so concurrent batches take their locks
     in one order and cannot deadlock; owner by id."""
@@ -111,7 +81,8 @@ async def lock_many(session: AsyncSession, *, conversation_ids: list[int]) -> di
 
 
 async def add_tokens_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
-    """`add_tokens` for several conversations in one executemany, in id order."""
+    """Add to several conversations' totals in SQL (no read-modify-write) and move `updated_at`: one
+    executemany, in id order."""
     if not deltas:
         return
     table = cast(Table, AIConversation.__table__)

@@ -10,38 +10,6 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def insert_message(
-    session: AsyncSession,
-    *,
-    conversation_id: int,
-    role: str,
-    content: str,
-    input_tokens: int,
-    output_tokens: int,
-    model_id: int | None,
-    model_name: str | None,
-) -> AIMessage:
-    """Insert one message; `created_at` is the insert's own time, so it follows the written order."""
-    statement = (
-        insert(AIMessage)
-        .values(
-            conversation_id=conversation_id,
-            role=role,
-            content=content,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            total_tokens=input_tokens + output_tokens,
-            model_id=model_id,
-            model_name=model_name,
-            created_at=func.clock_timestamp(),
-        )
-        .returning(AIMessage)
-    )
-    message = await session.scalar(statement)
-    assert message is not None
-    return message
-
-
 async def insert_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert many messages in one multi-row INSERT, in the given order (ids and `created_at` ascend
     with it); nothing is read back."""

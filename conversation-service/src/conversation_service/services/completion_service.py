@@ -30,46 +30,7 @@ async def apply_completion_event(session: AsyncSession, event: CompletionEvent) 
     Runs inside the caller's transaction: the processed-event row, the messages and the totals commit
     together, so a redelivered event finds its id and changes nothing.
     """
-    if not await processed_event_repository.record(session, event_id=event.event_id):
-        return Outcome.DUPLICATE
-    conversation = await conversation_service.lock_conversation(
-        session, conversation_id=event.conversation_id
-    )
-    if conversation is None:
-        logger.info(
-            "event for a deleted conversation dropped",
-            extra={"event_id": str(event.event_id), "conversation_id": event.conversation_id},
-        )
-        return Outcome.CONVERSATION_GONE
-    if conversation.user_id != event.user_id:
-        # llm-service checked the owner before the call; an event that disagrees is not applied.
-        logger.error(
-            "event user does not own the conversation; dropped",
-            extra={"event_id": str(event.event_id), "conversation_id": event.conversation_id},
-        )
-        return Outcome.WRONG_OWNER
-
-    last_user = _last_user_index(event)
-    for index, stored in enumerate(event.messages_to_store):
-        await message_service.create_message(
-            session,
-            conversation_id=conversation.id,
-            role=stored.role,
-            content=stored.content,
-            input_tokens=event.usage.input_tokens if index == last_user else 0,
-        )
-    # The model may have been deleted since the call; the message keeps its name either way.
-    model_id = await message_repository.existing_model_id(session, model_id=event.model_id)
-    await message_service.create_message(
-        session,
-        conversation_id=conversation.id,
-        role="assistant",
-        content=event.assistant_content,
-        output_tokens=event.usage.output_tokens,
-        model_id=model_id,
-        model_name=event.model_name,
-    )
-    return Outcome.APPLIED
+    return (await apply_completion_events(session, [event]))[event.event_id]
 
 
 def _last_user_index(event: CompletionEvent) -> int:

@@ -98,18 +98,11 @@ async def delete_conversation(session: AsyncSession, *, conversation_id: int, us
         raise ConversationNotFound()
 
 
-async def lock_conversation(session: AsyncSession, *, conversation_id: int) -> AIConversation | None:
-    """The conversation locked for this transaction (events are applied under it), or None if deleted."""
-    return await conversation_repository.lock(session, conversation_id=conversation_id)
-
-
 async def update_token_stats(
     session: AsyncSession, *, conversation_id: int, input_tokens: int, output_tokens: int
 ) -> None:
-    """Add a message's tokens to the conversation's totals (accumulated, never overwritten)."""
-    await conversation_repository.add_tokens(
-        session, conversation_id=conversation_id, input_tokens=input_tokens, output_tokens=output_tokens
-    )
+    """Add tokens to a conversation's totals (accumulated in SQL, never overwritten)."""
+    await update_token_stats_many(session, deltas={conversation_id: (input_tokens, output_tokens)})
 
 
 async def lock_conversations(session: AsyncSession, *, conversation_ids: Iterable[int]) -> dict[int, int]:

@@ -54,28 +54,22 @@ async def create_message(
     output_tokens: int = 0,
     model_id: int | None = None,
     model_name: str | None = None,
-) -> AIMessage:
-    """Store a message and add its tokens to the conversation.
-
-    A user message records only input tokens, an assistant message only output tokens, a system
-    message none; `total_tokens` is their sum. A NUL character (which PostgreSQL cannot store) becomes
-    U+FFFD instead of making the whole reply unstorable.
-    """
-    content, input_tokens, output_tokens = _storable(role, content, input_tokens, output_tokens)
-    message = await message_repository.insert_message(
+) -> None:
+    """Store a message and add its tokens to the conversation (the rules of `_storable`)."""
+    await create_messages(
         session,
-        conversation_id=conversation_id,
-        role=role,
-        content=content,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        model_id=model_id,
-        model_name=model_name,
+        [
+            NewMessage(
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                model_id=model_id,
+                model_name=model_name,
+            )
+        ],
     )
-    await conversation_service.update_token_stats(
-        session, conversation_id=conversation_id, input_tokens=input_tokens, output_tokens=output_tokens
-    )
-    return message
 
 
 async def create_messages(session: AsyncSession, messages: Sequence[NewMessage]) -> None:
