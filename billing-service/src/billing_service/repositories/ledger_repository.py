@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from shared.models import AIConversation
@@ -14,17 +13,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.models import BillingLedger
-
-
-async def insert_line(session: AsyncSession, **values: Any) -> bool:
-    """Add a ledger line; False when its `event_id` is billed already (nothing is written then)."""
-    statement = (
-        pg_insert(BillingLedger)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[BillingLedger.event_id])
-        .returning(BillingLedger.id)
-    )
-    return (await session.scalar(statement)) is not None
 
 
 async def insert_lines(session: AsyncSession, lines: list[dict[str, Any]]) -> set[uuid.UUID]:
@@ -42,8 +30,12 @@ async def insert_lines(session: AsyncSession, lines: list[dict[str, Any]]) -> se
 
 
 async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, int]:
-    """`lock_conversation` for several conversations, locked in id order (two consumers cannot
-    deadlock); owner by id, a deleted conversation absent."""
+    """Lock the conversations' rows for this transaction, in id order (two consumers cannot deadlock);
+    owner by id, a deleted conversation absent.
+
+    Every ledger line of a conversation is written under this lock, so the bill recomputed after it
+    sees all of them: two consumers billing one conversation at once cannot lose an update.
+    """
     statement = (
         select(AIConversation.id, AIConversation.user_id)
         .where(AIConversation.id.in_(sorted(set(conversation_ids))))
@@ -54,8 +46,9 @@ async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequenc
 
 
 async def set_bills_from_ledger(session: AsyncSession, *, conversation_ids: Sequence[int]) -> None:
-    """`set_bill_from_ledger` for several (locked) conversations in one statement: each `bill` := its
-    exact ledger sum rounded half-up to 4 places, read after the locks under READ COMMITTED."""
+    """Each (locked) conversation's `bill` := the exact sum of its costs rounded half-up to 4 places
+    (ROUND on numeric rounds half away from zero, which is half-up for costs ≥ 0). One statement, run
+    after the locks, so under READ COMMITTED it sees every committed line."""
     if not conversation_ids:
         return
     sums = (
@@ -71,39 +64,6 @@ async def set_bills_from_ledger(session: AsyncSession, *, conversation_ids: Sequ
         .execution_options(synchronize_session=False)
     )
     await session.execute(statement)
-
-
-async def lock_conversation(session: AsyncSession, *, conversation_id: int) -> int | None:
-    """Lock the conversation's row for this transaction and return its owner; None if it is gone.
-
-    Every ledger line of a conversation is written under this lock, so the bill recomputed after it
-    sees all of them: two consumers billing one conversation at once cannot lose an update.
-    """
-    statement = (
-        select(AIConversation.user_id)
-        .where(AIConversation.id == conversation_id)
-        .with_for_update(key_share=True)
-    )
-    return await session.scalar(statement)
-
-
-async def set_bill_from_ledger(session: AsyncSession, *, conversation_id: int) -> Decimal:
-    """`bill` := the exact sum of the conversation's costs rounded half-up to 4 places (ROUND on numeric
-    rounds half away from zero, which is half-up for costs ≥ 0). A statement of its own, run after the
-    lock, so under READ COMMITTED it sees every committed line."""
-    exact_sum = (
-        select(func.coalesce(func.sum(BillingLedger.cost), 0))
-        .where(BillingLedger.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
-    statement = (
-        update(AIConversation)
-        .where(AIConversation.id == conversation_id)
-        .values(bill=func.round(exact_sum, 4))
-        .returning(AIConversation.bill)
-        .execution_options(synchronize_session=False)
-    )
-    return Decimal(await session.scalar(statement) or 0)
 
 
 def _sums() -> tuple[Any, ...]:

@@ -38,40 +38,8 @@ async def bill_completion_event(
 
     A deleted conversation still gets its ledger line (the call happened and is owed), but no bill.
     """
-    price = await prices.price_for(session, model_id=event.model_id)
-    cost = calculator.calculate(
-        price,
-        input_tokens=event.usage.input_tokens,
-        output_tokens=event.usage.output_tokens,
-        model=event.model_name,
-    )
-    owner = await ledger_repository.lock_conversation(session, conversation_id=event.conversation_id)
-    inserted = await ledger_repository.insert_line(
-        session,
-        event_id=event.event_id,
-        user_id=event.user_id,
-        conversation_id=event.conversation_id,
-        model_id=event.model_id,
-        model_name=event.model_name,
-        input_tokens=event.usage.input_tokens,
-        output_tokens=event.usage.output_tokens,
-        billing_mode=cost.billing_mode,
-        input_price=cost.input_price,
-        output_price=cost.output_price,
-        cost=cost.cost,
-        currency=cost.currency,
-        occurred_at=event.occurred_at,
-    )
-    if not inserted:
-        return Outcome.DUPLICATE
-    if owner != event.user_id:
-        logger.warning(
-            "billed call of a conversation that is gone or not the user's; bill left alone",
-            extra={"event_id": str(event.event_id), "conversation_id": event.conversation_id},
-        )
-        return Outcome.LEDGER_ONLY
-    await ledger_repository.set_bill_from_ledger(session, conversation_id=event.conversation_id)
-    return Outcome.BILLED
+    outcomes = await bill_completion_events(session, [event], prices=prices, calculator=calculator)
+    return outcomes[event.event_id]
 
 
 async def bill_completion_events(
