@@ -11,12 +11,12 @@ import logging
 from shared.consumer_process import consumer_main
 from shared.db import unit_of_work
 from shared.events import BILLING_GROUP, CompletionEvent
-from shared.messaging import BatchEventHandler, EventHandler
+from shared.messaging import EventHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_service.config import get_settings
 from billing_service.services.billing_calculator import BillingCalculator
-from billing_service.services.billing_service import bill_completion_event, bill_completion_events
+from billing_service.services.billing_service import bill_completion_events
 from billing_service.services.price_service import PriceBook
 
 logger = logging.getLogger(__name__)
@@ -25,21 +25,7 @@ GROUP = BILLING_GROUP
 
 
 def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHandler:
-    """One transaction per event; the consumer acknowledges only after it committed."""
-    prices = PriceBook(ttl_s=get_settings().price_cache_ttl_s)
-    calculator = BillingCalculator()
-
-    async def handle(event: CompletionEvent) -> None:
-        async with unit_of_work(session_factory) as session:
-            outcome = await bill_completion_event(session, event, prices=prices, calculator=calculator)
-        logger.debug("completion event billed", extra={"event_id": str(event.event_id), "outcome": outcome})
-
-    return handle
-
-
-def build_batch_handler(session_factory: async_sessionmaker[AsyncSession]) -> BatchEventHandler:
-    """One transaction for a whole batch read (the per-event handler is the consumer's fallback when it
-    fails, so a poison event cannot hold the others back)."""
+    """One transaction per batch of events; the consumer acknowledges them only after it committed."""
     prices = PriceBook(ttl_s=get_settings().price_cache_ttl_s)
     calculator = BillingCalculator()
 
@@ -57,7 +43,6 @@ def main() -> None:
         group=GROUP,
         load_settings=get_settings,
         build_handler=build_handler,
-        build_batch_handler=build_batch_handler,
     )
 
 

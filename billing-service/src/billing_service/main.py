@@ -7,16 +7,14 @@ from shared.app import create_service_app
 from shared.consumer_process import consumer_hooks
 
 from billing_service.config import get_settings
-from billing_service.consumer import GROUP, build_batch_handler, build_handler
+from billing_service.consumer import GROUP, build_handler
 from billing_service.routers import billing_router
 
 SERVICE_NAME = "billing-service"
 
 
 def create_app() -> FastAPI:
-    on_startup, on_shutdown = consumer_hooks(
-        group=GROUP, build_handler=build_handler, build_batch_handler=build_batch_handler
-    )
+    on_startup, on_shutdown = consumer_hooks(group=GROUP, build_handler=build_handler)
     app = create_service_app(
         service_name=SERVICE_NAME, settings=get_settings(), on_startup=on_startup, on_shutdown=on_shutdown
     )

@@ -11,11 +11,11 @@ import logging
 from shared.consumer_process import consumer_main
 from shared.db import unit_of_work
 from shared.events import CONVERSATION_GROUP, CompletionEvent
-from shared.messaging import BatchEventHandler, EventHandler
+from shared.messaging import EventHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversation_service.config import get_settings
-from conversation_service.services.completion_service import apply_completion_event, apply_completion_events
+from conversation_service.services.completion_service import apply_completion_events
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +23,7 @@ GROUP = CONVERSATION_GROUP
 
 
 def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHandler:
-    """One transaction per event; the consumer acknowledges only after it committed."""
-
-    async def handle(event: CompletionEvent) -> None:
-        async with unit_of_work(session_factory) as session:
-            outcome = await apply_completion_event(session, event)
-        logger.debug("completion event handled", extra={"event_id": str(event.event_id), "outcome": outcome})
-
-    return handle
-
-
-def build_batch_handler(session_factory: async_sessionmaker[AsyncSession]) -> BatchEventHandler:
-    """One transaction for a whole batch read (the per-event handler is the consumer's fallback when it
-    fails, so a poison event cannot hold the others back)."""
+    """One transaction per batch of events; the consumer acknowledges them only after it committed."""
 
     async def handle(events: list[CompletionEvent]) -> None:
         async with unit_of_work(session_factory) as session:
@@ -51,7 +39,6 @@ def main() -> None:
         group=GROUP,
         load_settings=get_settings,
         build_handler=build_handler,
-        build_batch_handler=build_batch_handler,
     )
 
 

@@ -20,22 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.app import Hook
 from shared.db import create_engine, create_session_factory
 from shared.logging import configure_logging
-from shared.messaging import BatchEventHandler, EventHandler, StreamConsumer
+from shared.messaging import EventHandler, StreamConsumer
 from shared.settings import ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
 
 CONSUMER_POOL_SIZE = 2  # one transaction at a time, plus a spare for the per-event fallback
 HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
-BatchHandlerFactory = Callable[[async_sessionmaker[AsyncSession]], BatchEventHandler]
 
 
-def consumer_hooks(
-    *, group: str, build_handler: HandlerFactory, build_batch_handler: BatchHandlerFactory | None = None
-) -> tuple[Hook, Hook]:
+def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, Hook]:
     """`on_startup`/`on_shutdown` for `create_service_app`: the group's consumer as a background task,
-    started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown. With
-    `build_batch_handler`, each batch read is applied in one transaction (per event as the fallback)."""
+    started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown."""
 
     async def on_startup(app: FastAPI) -> None:
         settings: ConsumerSettings = app.state.settings
@@ -52,7 +48,6 @@ def consumer_hooks(
             group=group,
             handler=build_handler(session_factory),
             options=settings.consumer_options(),
-            batch_handler=build_batch_handler(session_factory) if build_batch_handler else None,
         )
         app.state.consumer = consumer
         app.state.consumer_engine = engine
@@ -77,7 +72,6 @@ async def run_consumer(
     settings: ConsumerSettings,
     group: str,
     build_handler: HandlerFactory,
-    build_batch_handler: BatchHandlerFactory | None = None,
 ) -> None:
     """Consume until SIGTERM/SIGINT, with an engine and a Redis client of this process's own."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -90,7 +84,6 @@ async def run_consumer(
         group=group,
         handler=build_handler(session_factory),
         options=settings.consumer_options(),
-        batch_handler=build_batch_handler(session_factory) if build_batch_handler else None,
     )
     task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
     loop = asyncio.get_running_loop()
@@ -112,7 +105,6 @@ def consumer_main(
     group: str,
     load_settings: Callable[[], ConsumerSettings],
     build_handler: HandlerFactory,
-    build_batch_handler: BatchHandlerFactory | None = None,
 ) -> None:
     """The body of `python -m <service>.consumer`: one extra consumer of the group, no HTTP."""
     try:
@@ -126,6 +118,5 @@ def consumer_main(
             settings=settings,
             group=group,
             build_handler=build_handler,
-            build_batch_handler=build_batch_handler,
         )
     )

@@ -22,9 +22,8 @@ from shared.events import COMPLETION_STREAM, DEAD_LETTER_STREAM, STREAM_MAX_LEN,
 
 logger = logging.getLogger("shared.messaging")
 
-EventHandler = Callable[[CompletionEvent], Awaitable[None]]
-# Applies several events in one transaction; optional, the per-event handler stays the fallback.
-BatchEventHandler = Callable[[list[CompletionEvent]], Awaitable[None]]
+# Applies the events it is given in one transaction of its own (a single event is a batch of one).
+EventHandler = Callable[[list[CompletionEvent]], Awaitable[None]]
 TransientCheck = Callable[[BaseException], bool]
 # What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
 StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
@@ -59,7 +58,8 @@ class ConsumerOptions:
 
 
 class StreamConsumer:
-    """Applies each entry of the stream through `handler`, which commits its own transaction.
+    """Applies the entries of the stream through `handler`, which commits its own transaction: each
+    batch read in one go, and entry by entry where a batch fails (so a poison event is parked alone).
 
     An entry is acknowledged only after the handler returned, so a crash leaves it pending; pending
     entries idle longer than `claim_idle_ms` are reclaimed by any consumer of the group (XAUTOCLAIM);
@@ -78,7 +78,6 @@ class StreamConsumer:
         name: str | None = None,
         options: ConsumerOptions | None = None,
         is_transient: TransientCheck = is_transient_error,
-        batch_handler: BatchEventHandler | None = None,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -88,7 +87,6 @@ class StreamConsumer:
         self.name = name or consumer_name(group)
         self.options = options or ConsumerOptions()
         self.is_transient = is_transient
-        self.batch_handler = batch_handler
         self.applied = 0
 
     async def ensure_group(self) -> None:
@@ -136,7 +134,7 @@ class StreamConsumer:
             ),
         )
         entries = [entry for _stream, stream_entries in response or [] for entry in stream_entries]
-        if self.batch_handler is not None and len(entries) > 1:
+        if len(entries) > 1:
             await self.process_batch(entries)
         else:
             for entry_id, fields in entries:
@@ -144,10 +142,9 @@ class StreamConsumer:
         return len(entries)
 
     async def process_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
-        """Apply the batch's valid events in one transaction (`batch_handler`) and ack them with one
-        XACK after its commit. When the batch fails, each entry is applied on its own (`process`), so a
-        poison event ends in the dead letter alone and the others still apply."""
-        assert self.batch_handler is not None
+        """Apply the batch's valid events in one transaction and ack them with one XACK after its
+        commit. When the batch fails, each entry is applied on its own (`process`), so a poison event
+        ends in the dead letter alone and the others still apply."""
         valid: list[tuple[str, dict[str, str], CompletionEvent]] = []
         for entry_id, fields in entries:
             try:
@@ -157,7 +154,7 @@ class StreamConsumer:
         if not valid:
             return
         try:
-            await self.batch_handler([event for _, _, event in valid])
+            await self.handler([event for _, _, event in valid])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -213,7 +210,7 @@ class StreamConsumer:
             await self.dead_letter(entry_id, fields, f"not a valid completion event: {exc}")
             return
         try:
-            await self.handler(event)
+            await self.handler([event])
         except asyncio.CancelledError:
             raise
         except Exception as exc:

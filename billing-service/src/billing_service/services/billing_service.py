@@ -30,18 +30,6 @@ class Outcome(StrEnum):
     LEDGER_ONLY = "ledger_only"  # the conversation is gone (or not the caller's): the money is still recorded
 
 
-async def bill_completion_event(
-    session: AsyncSession, event: CompletionEvent, *, prices: PriceBook, calculator: BillingCalculator
-) -> Outcome:
-    """Record the call's exact cost in the ledger and recompute the conversation's bill, at most once
-    per `event_id`, inside the caller's transaction.
-
-    A deleted conversation still gets its ledger line (the call happened and is owed), but no bill.
-    """
-    outcomes = await bill_completion_events(session, [event], prices=prices, calculator=calculator)
-    return outcomes[event.event_id]
-
-
 async def bill_completion_events(
     session: AsyncSession,
     events: Sequence[CompletionEvent],
@@ -49,7 +37,9 @@ async def bill_completion_events(
     prices: PriceBook,
     calculator: BillingCalculator,
 ) -> dict[uuid.UUID, Outcome]:
-    """`bill_completion_event` for a batch, in the caller's transaction and a handful of statements:
+    """Record each call's exact cost in the ledger and recompute its conversation's bill, at most once
+    per `event_id`, in the caller's transaction; a deleted conversation still gets its ledger line (the
+    call happened and is owed), but no bill. A handful of statements whatever the batch:
     the conversations locked in id order, every ledger line written with one INSERT (a billed
     `event_id` is skipped), then each affected bill recomputed once from the ledger. The outcome of
     each event id."""

@@ -24,15 +24,6 @@ class Outcome(StrEnum):
     WRONG_OWNER = "wrong_owner"
 
 
-async def apply_completion_event(session: AsyncSession, event: CompletionEvent) -> Outcome:
-    """Store the event's messages and move the totals, at most once per `event_id`.
-
-    Runs inside the caller's transaction: the processed-event row, the messages and the totals commit
-    together, so a redelivered event finds its id and changes nothing.
-    """
-    return (await apply_completion_events(session, [event]))[event.event_id]
-
-
 def _last_user_index(event: CompletionEvent) -> int:
     """The user message that carries the call's input tokens: the last one the request brought."""
     return max((i for i, m in enumerate(event.messages_to_store) if m.role == "user"), default=-1)
@@ -41,10 +32,14 @@ def _last_user_index(event: CompletionEvent) -> int:
 async def apply_completion_events(
     session: AsyncSession, events: Sequence[CompletionEvent]
 ) -> dict[uuid.UUID, Outcome]:
-    """`apply_completion_event` for a batch, in one transaction and a handful of statements: the ids are
-    claimed with one INSERT, the conversations locked in id order, the messages of every applied event
-    inserted with one statement (in event order, each event's in its own order), each conversation's
-    totals moved once. The outcome of each event id."""
+    """Store each event's messages and move the totals, at most once per `event_id`; the outcome of each.
+
+    Runs inside the caller's transaction: the processed-event rows, the messages and the totals commit
+    together, so a redelivered event finds its id and changes nothing. A handful of statements whatever
+    the batch: the ids claimed with one INSERT, the conversations locked in id order, every applied
+    event's messages inserted with one statement (in event order, each event's in its own order), each
+    conversation's totals moved once.
+    """
     unique: dict[uuid.UUID, CompletionEvent] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
