@@ -8,6 +8,7 @@ and the gateway, so runs never touch dev data and two runs cannot collide.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,20 @@ from harness import (
     stop_process,
     wait_http,
 )
+
+# Debian's Chromium for the browser tests and the screenshots; Playwright's own download cannot work
+# offline. The flags keep it from calling out to a network it does not have.
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")

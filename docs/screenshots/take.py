@@ -9,26 +9,14 @@ It writes `signin.png`, `chat.png`, `settings.png` and `phone.png` next to this 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from testkit import System
+from testkit import CHROMIUM, CHROMIUM_ARGS, System
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUESTION = (
     "Show me a **Markdown** reply:\n\n"
     "```python\ndef bill(tokens_in, tokens_out, price_in, price_out):\n"
@@ -53,7 +41,7 @@ def send(page: Page, text: str) -> None:
 @pytest.mark.browser
 def test_take_screenshots(system: System) -> None:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         desktop = browser.new_context(
             base_url=system.gateway, viewport={"width": 1280, "height": 760}, color_scheme="light"
         )
