@@ -6,8 +6,6 @@ sent it, and when it hung up.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ import jwt
 import pytest
 from aiohttp import web
 
+from harness import spawn, stop_process
 from testkit import System, UserSession, free_port, make_user, wait_http
 
 MAX_BODY = 4096
@@ -160,25 +159,16 @@ async def echo_gateway(system: System, upstream: tuple[str, Recorder]) -> AsyncI
         "MAX_BODY_BYTES": str(MAX_BODY),
         "UPSTREAM_READ_TIMEOUT_SECONDS": "3",
     }
-    log_path = system.workdir / "gateway-echo.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway"],
-            env=env,
-            cwd=system.workdir,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = spawn("gateway", env=env, workdir=system.workdir, log_name="gateway-echo")
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{port}/healthz", 60.0, process)
-        yield EchoGateway(url=f"http://127.0.0.1:{port}", recorder=recorder, log_path=str(log_path))
+        yield EchoGateway(
+            url=f"http://127.0.0.1:{port}",
+            recorder=recorder,
+            log_path=str(system.workdir / "gateway-echo.log"),
+        )
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")

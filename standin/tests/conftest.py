@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import dashscope
-import httpx
 import pytest
 from standin_server import StandIn
+
+from harness import free_port, spawn, stop_process, wait_http
 
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
-def standin() -> Iterator[StandIn]:
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     """Start `python -m dashscope_standin` on a free port and wait until /healthz answers."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "STANDIN_PORT": str(port),
@@ -36,29 +26,14 @@ def standin() -> Iterator[StandIn]:
         "STANDIN_CHUNK_CHARS": "4",
         "STANDIN_CHUNK_DELAY_MS": "0",
     }
-    process = subprocess.Popen([sys.executable, "-m", "dashscope_standin"], env=env)
+    workdir = tmp_path_factory.mktemp("standin")
+    process = spawn("dashscope_standin", env=env, workdir=workdir, log_name="standin")
     server = StandIn(port)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"stand-in exited with {process.returncode}")
-            try:
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("stand-in did not answer /healthz within 15 s")
-            time.sleep(0.05)
+        wait_http(f"{server.url}/healthz", timeout=15, process=process)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=5)
 
 
 @pytest.fixture
