@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -40,14 +42,28 @@ def sync_database_url(url: str) -> str:
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """An asyncpg engine whose connections always search schema `aigcspace` first."""
-    return create_async_engine(
+    """An asyncpg engine whose connections always search schema `aigcspace` first.
+
+    A pooled connection the server has closed (a restart, an idle timeout) is replaced at checkout
+    without a round trip: asyncpg notices the close as soon as it arrives, so `is_closed()` is enough.
+    SQLAlchemy's `pool_pre_ping` would instead cost three round trips (BEGIN, a query, ROLLBACK) on every
+    checkout, which was a tenth of a busy service's CPU.
+    """
+    engine = create_async_engine(
         async_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_recycle=3600,
         connect_args={"server_settings": {"search_path": SCHEMA}},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Pool checkout hook: a DisconnectionError makes the pool drop this connection and take another."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
