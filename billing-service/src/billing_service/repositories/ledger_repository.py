@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from shared.models import AIConversation
-from sqlalchemy import Date, Row, cast, func, select, update
+from sqlalchemy import Date, Row, Table, func, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,17 +17,17 @@ from billing_service.models import BillingLedger
 
 
 async def insert_lines(session: AsyncSession, lines: list[dict[str, Any]]) -> set[uuid.UUID]:
-    """Add several ledger lines in one multi-row INSERT; the event ids that were new (a line whose
-    `event_id` is billed already is not written)."""
+    """Add several ledger lines; the event ids that were new (a line whose `event_id` is billed already is
+    not written). Sent as one executemany, which SQLAlchemy batches into multi-row INSERTs from a cached
+    statement (a `.values(list)` statement is compiled anew each time)."""
     if not lines:
         return set()
+    table = cast(Table, BillingLedger.__table__)
     statement = (
-        pg_insert(BillingLedger)
-        .values(lines)
-        .on_conflict_do_nothing(index_elements=[BillingLedger.event_id])
-        .returning(BillingLedger.event_id)
+        pg_insert(table).on_conflict_do_nothing(index_elements=[table.c.event_id]).returning(table.c.event_id)
     )
-    return set((await session.scalars(statement)).all())
+    connection = await session.connection()
+    return set((await connection.execute(statement, lines)).scalars().all())
 
 
 async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, int]:
@@ -104,6 +105,6 @@ async def usage_by_day(
     session: AsyncSession, *, user_id: int, start: datetime, end: datetime
 ) -> Sequence[Row[Any]]:
     """Grouped by the UTC calendar day of each call."""
-    day = cast(func.timezone("UTC", BillingLedger.occurred_at), Date).label("day")
+    day = sql_cast(func.timezone("UTC", BillingLedger.occurred_at), Date).label("day")
     statement = select(day, *_sums()).where(*_in_period(user_id, start, end)).group_by(day).order_by(day)
     return (await session.execute(statement)).all()

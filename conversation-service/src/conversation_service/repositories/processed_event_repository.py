@@ -4,36 +4,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversation_service.models import ConversationProcessedEvent
 
 
-async def record(session: AsyncSession, *, event_id: uuid.UUID) -> bool:
-    """Claim `event_id` for this transaction; False if it was applied before.
-
-    A concurrent transaction with the same id makes this wait for its outcome (unique index), so two
-    consumers can never both apply one event.
-    """
-    statement = (
-        pg_insert(ConversationProcessedEvent)
-        .values(event_id=event_id)
-        .on_conflict_do_nothing(index_elements=[ConversationProcessedEvent.event_id])
-        .returning(ConversationProcessedEvent.event_id)
-    )
-    return (await session.scalar(statement)) is not None
-
-
 async def record_many(session: AsyncSession, *, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """`record` for several ids in one statement; the ids that were new (the others were applied before)."""
+    """Claim the event ids for this transaction; the ids that were new (the others were applied before).
+
+    A concurrent transaction claiming the same id makes this wait for its outcome (unique index), so two
+    consumers can never both apply one event. Sent as one executemany, which SQLAlchemy batches into
+    multi-row INSERTs from a cached statement (a `.values(list)` statement is compiled anew each time).
+    """
     if not event_ids:
         return set()
+    table = cast(Table, ConversationProcessedEvent.__table__)
     statement = (
-        pg_insert(ConversationProcessedEvent)
-        .values([{"event_id": event_id} for event_id in event_ids])
-        .on_conflict_do_nothing(index_elements=[ConversationProcessedEvent.event_id])
-        .returning(ConversationProcessedEvent.event_id)
+        pg_insert(table).on_conflict_do_nothing(index_elements=[table.c.event_id]).returning(table.c.event_id)
     )
-    return set((await session.scalars(statement)).all())
+    connection = await session.connection()
+    result = await connection.execute(statement, [{"event_id": event_id} for event_id in event_ids])
+    return set(result.scalars().all())
