@@ -119,3 +119,28 @@ async def test_reply_ending_while_redis_is_down_is_published_once_it_is_back(
     assert event["event_id"] == row["payload"]["event_id"]
     (row,) = outbox_rows(system, user_id=user.id)
     assert row["published_at"] is not None
+
+
+async def test_replies_ending_after_an_outage_queue_behind_the_kept_ones(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """The first reply ends while Redis is down, the second right after it is back: the second must not
+    overtake the first on the stream (its messages would be stored before the earlier turn's)."""
+    user = await new_user(gateway)
+    system.redis.stop()
+    try:
+        first = await gateway.post(CHAT, json=chat_body("turn one"), headers=user.headers)
+        assert first.status_code == 200, first.text
+    finally:
+        system.redis.start()
+    conversation_id = int(first.headers["X-Conversation-Id"])
+    body = {**chat_body("turn two"), "conversation_id": conversation_id}
+    second = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert second.status_code == 200, second.text
+
+    deadline = time.monotonic() + 15
+    events: list[dict[str, Any]] = []
+    while len(events) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        events = await stream_events(stream_redis, conversation_id=conversation_id)
+    assert [event["assistant_content"] for event in events] == ["Echo: turn one", "Echo: turn two"]

@@ -1,7 +1,13 @@
-"""The completion-event outbox: each event is kept in PostgreSQL first, then relayed to the Redis stream.
+"""Completion events onto the Redis stream, with a PostgreSQL outbox for when Redis cannot take them.
 
-A reply that ends while Redis is down is therefore not lost: its row waits, and the relay publishes it
-once Redis answers again. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
+An event is published as soon as its reply ends. Should that XADD fail, the event is kept in the outbox
+instead, and the relay publishes it once Redis answers again; so a reply that ends while Redis is down is
+not lost. (Writing every event to the outbox first would guarantee no more: llm-service changes nothing
+else in the database that the event must be atomic with, and until the event is on the stream or in the
+outbox it exists only in memory either way. It would cost two transactions per reply.) While the outbox
+holds events, new ones queue behind them there, so the stream keeps the order replies ended in.
+
+Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
 instances relay side by side without publishing a row twice; the rows published are marked in the
 transaction that claimed them (one UPDATE per pass), after their XADDs succeeded. (A crash between an
 XADD and the commit can publish an event twice; consumers are idempotent by `event_id`.)
@@ -83,9 +89,17 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._failing = False
         self._next_cleanup = 0.0
+        self._writes = 0  # events this process put in the outbox
+        self._writes_seen_empty = 0  # `_writes` when a pass last found the outbox empty
 
-    def wake(self) -> None:
-        """Publish now rather than at the next poll."""
+    @property
+    def empty(self) -> bool:
+        """Nothing of this process waits in the outbox: a new event may go straight to the stream."""
+        return self._writes == self._writes_seen_empty
+
+    def written(self) -> None:
+        """An event was put in the outbox: later events queue behind it; publish it now."""
+        self._writes += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -94,7 +108,11 @@ class OutboxRelay:
         while True:
             more = False
             try:
-                more = await self.publish_pending() == self._batch_size
+                writes_before = self._writes
+                published = await self.publish_pending()
+                more = published > 0  # until a pass finds the outbox empty
+                if published == 0:
+                    self._writes_seen_empty = writes_before
                 if self._failing:
                     logger.info("outbox relay publishing again")
                     self._failing = False
@@ -171,7 +189,8 @@ class OutboxRelay:
 
 
 class CompletionRecorder:
-    """Keeps each completion event durably (its own transaction), then has the relay publish it."""
+    """Puts each completion event on the stream, or in the outbox when Redis cannot take it (or the outbox
+    still holds earlier events)."""
 
     def __init__(
         self, *, session_factory: async_sessionmaker[AsyncSession], redis: Redis, relay: OutboxRelay
@@ -181,18 +200,20 @@ class CompletionRecorder:
         self._relay = relay
 
     async def record(self, event: CompletionEvent) -> None:
-        """Write the event to the outbox; should PostgreSQL fail, publish it directly instead."""
+        """Publish the event, or keep it for the relay; only both Redis and PostgreSQL failing loses it."""
+        if self._relay.empty:
+            try:
+                await publish(self._redis, event)
+                return
+            except (RedisError, OSError) as exc:
+                logger.warning(
+                    "cannot publish, keeping the event in the outbox",
+                    extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
+                )
         try:
             async with unit_of_work(self._sessions) as session:
                 session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
-        except (SQLAlchemyError, OSError) as exc:
-            logger.error(
-                "outbox write failed, publishing directly",
-                extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
-            )
-            try:
-                await publish(self._redis, event)
-            except (RedisError, OSError):
-                logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
+        except (SQLAlchemyError, OSError):
+            logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
             return
-        self._relay.wake()
+        self._relay.written()
