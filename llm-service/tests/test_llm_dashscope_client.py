@@ -14,6 +14,7 @@ from llm_service.services.dashscope_client import (
     DashScopeClient,
     DashScopeError,
     classify,
+    proxy_for,
 )
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -158,3 +159,60 @@ async def test_a_key_echoed_by_dashscope_is_never_repeated(
 )
 def test_dashscope_codes_map_to_the_contract(code: str, status: int | None, kind: str) -> None:
     assert classify(code, status) == kind
+
+
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Exactly these proxy variables (any of the machine's own removed)."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+async def test_the_proxy_named_by_the_environment_carries_the_calls(
+    upstream: Callable[[Handler], Awaitable[DashScopeClient]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY is honoured (looked up once per session): DashScope's host cannot be resolved here, so
+    the reply can only come through the proxy, which sees the absolute URL."""
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        seen.append(str(request.url))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream;charset=UTF-8"})
+        await response.prepare(request)
+        await response.write(_event("Hi", "stop", 2))
+        await response.write_eof()
+        return response
+
+    proxied = await upstream(proxy)
+    _proxy_environment(monkeypatch, HTTP_PROXY=proxied.base_url.removesuffix("/api/v1"))
+    client = DashScopeClient(
+        base_url="http://dashscope.invalid/api/v1",
+        connect_timeout=2,
+        first_token_timeout=5,
+        idle_timeout=5,
+        request_timeout=5,
+    )
+    try:
+        stream = await client.open_stream(api_key="sk-x", params=PARAMS)
+        assert [chunk.content async for chunk in stream] == ["Hi"]
+        await stream.aclose()
+    finally:
+        await client.close()
+    assert seen == ["http://dashscope.invalid/api/v1/services/aigc/text-generation/generation"]
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "expected"),
+    [
+        ("", "https://dashscope.aliyuncs.com/api/v1", "http://proxy.test:3128"),
+        ("aliyuncs.com", "https://dashscope.aliyuncs.com/api/v1", None),
+        ("", "http://127.0.0.1:8090/api/v1", None),  # no HTTP_PROXY for plain http here
+    ],
+)
+def test_proxy_for_follows_https_proxy_and_no_proxy(
+    monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, expected: str | None
+) -> None:
+    _proxy_environment(monkeypatch, HTTPS_PROXY="http://proxy.test:3128", NO_PROXY=no_proxy)
+    assert proxy_for(url) == expected

@@ -21,6 +21,8 @@ import logging
 import math
 import re
 import ssl
+import urllib.parse
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -382,6 +384,15 @@ def _timeout(call: _CallState, *, waited_for: str, seconds: float, connect_secon
     )
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP_PROXY / HTTPS_PROXY, unless NO_PROXY covers its
+    host), or None."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 class DashScopeClient:
     """Calls DashScope for a user with that user's key; one pooled aiohttp session for all calls."""
 
@@ -404,14 +415,18 @@ class DashScopeClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
-        """Our own session: no 100-connection cap (the SDK's default) and the trace for our timeouts."""
+        """Our own session: no 100-connection cap (the SDK's default) and the trace for our timeouts.
+
+        HTTP(S)_PROXY and NO_PROXY are honoured as the SDK does, but looked up once: aiohttp's
+        `trust_env` would look them up, and read ~/.netrc in a worker thread, on every call.
+        """
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections, ssl=ssl.create_default_context(cafile=certifi.where())
                 ),
                 trace_configs=[_trace_config()],
-                trust_env=True,  # as the SDK: honour HTTP(S)_PROXY and NO_PROXY
+                proxy=proxy_for(self.base_url),
             )
         return self._session
 
