@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from shared.internal_http import KEEPALIVE_SECONDS
 
 from bench.report import percentile
 
@@ -20,9 +21,10 @@ CALL_TIMEOUT_S = 60.0
 
 
 def new_session() -> aiohttp.ClientSession:
-    """The load generator's one session: no connection limit, so N workers hold N connections."""
+    """The load generator's one session: no connection limit, so N workers hold N connections; idle ones
+    dropped before the servers' keep-alive (5 s) ends, so no call is sent on a closing connection."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
+        connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS),
         timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S),
         cookie_jar=aiohttp.DummyCookieJar(),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import Field, ValidationInfo, field_validator
+from shared.internal_http import KEEPALIVE_SECONDS
 from shared.settings import BaseServiceSettings, check_secret
 
 
@@ -24,9 +25,9 @@ class GatewaySettings(BaseServiceSettings):
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     # No total timeout: a chat stream may last minutes. Only silence this long ends a call.
     upstream_read_timeout_seconds: float = Field(default=300.0, gt=0)
-    # Idle keep-alive connections are dropped before the services' uvicorn (5 s) closes them, so a
-    # pooled connection is never reused just as the server hangs up.
-    upstream_keepalive_seconds: float = Field(default=4.0, gt=0)
+    # Idle keep-alive connections are dropped before the services' uvicorn closes them, so a pooled
+    # connection is never reused just as the server hangs up.
+    upstream_keepalive_seconds: float = Field(default=KEEPALIVE_SECONDS, gt=0)
     # How long a proxied call may rely on a user having been found active; 0 asks the database each time.
     user_status_cache_seconds: float = Field(default=2.0, ge=0)
     password_hash_concurrency: int = Field(default=4, gt=0)

@@ -9,6 +9,12 @@ import aiohttp
 from shared.logging import REQUEST_ID_HEADER, request_id_var
 from shared.tokens import INTERNAL_TOKEN_HEADER, create_internal_token
 
+# How long every service keeps an idle client connection open (uvicorn's keep-alive).
+SERVER_KEEPALIVE_SECONDS = 5
+# Clients drop idle pooled connections a second earlier, so a connection is never reused just as the
+# server hangs up (the call would fail with a reset).
+KEEPALIVE_SECONDS = SERVER_KEEPALIVE_SECONDS - 1.0
+
 
 class InternalClient:
     """Talks to one service on behalf of a user; the credential names that user and that service."""
@@ -37,7 +43,7 @@ class InternalClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=self._limit, keepalive_timeout=KEEPALIVE_SECONDS),
                 timeout=self._timeout,
                 auto_decompress=False,
             )

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
+from shared.internal_http import SERVER_KEEPALIVE_SECONDS
 from shared.settings import settings_error_line
 
 
@@ -37,4 +38,5 @@ def serve(build_app: Callable[[], FastAPI], *, name: str) -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
     )

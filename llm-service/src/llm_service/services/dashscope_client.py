@@ -35,6 +35,7 @@ from dashscope import AioGeneration
 from dashscope.api_entities.aio_session import close_shared_aio_session
 from shared.errors import AppError
 from shared.events import Usage
+from shared.internal_http import KEEPALIVE_SECONDS
 
 logger = logging.getLogger("llm_service.dashscope")
 
@@ -423,7 +424,9 @@ class DashScopeClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=self._max_connections, ssl=ssl.create_default_context(cafile=certifi.where())
+                    limit=self._max_connections,
+                    ssl=ssl.create_default_context(cafile=certifi.where()),
+                    keepalive_timeout=KEEPALIVE_SECONDS,  # below the stand-in's (and most servers') own
                 ),
                 trace_configs=[_trace_config()],
                 proxy=proxy_for(self.base_url),
