@@ -1,6 +1,14 @@
-"""Reply end → visible: non-stream chats through the gateway at a sustained rate, each in a new
-conversation, and for a sample of them the time from the end of the reply until
-`GET /api/conversations/{id}` shows the assistant message and a bill above 0."""
+"""Reply end → visible: how long after a reply ends `GET /api/conversations/{id}` (through the gateway)
+shows its assistant message and a bill above 0, for a sample of the replies of a sustained rate.
+
+Two kinds of run:
+- `published`: the replies' completion events are XADDed onto the stream at the target's rate, as
+  llm-service publishes them the moment a reply ends, each measured one in a conversation of its own
+  created through the API. This is the records path alone (stream, both consumers, the API); it is the
+  only way to sustain 100 replies/s here, since the chat path itself tops out lower on two cores (the
+  chat benchmark).
+- `sustained`: real non-stream chats through the gateway, each in a new conversation: the whole system,
+  at rates this machine can sustain."""
 
 from __future__ import annotations
 
@@ -11,6 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import aiohttp
+from redis.asyncio import Redis
+from shared.events import COMPLETION_STREAM, STREAM_MAX_LEN, CompletionEvent, StoredMessage, Usage
 
 from bench.calls import Endpoints
 from bench.load import send
@@ -21,8 +31,9 @@ from harness import System
 RATE = 100.0  # replies per second: the target's rate
 DURATION_S = 10.0
 MEASURE_EVERY = 4  # poll for every 4th reply: polling each one would load the system more than the chats
-# A second, gentler run shows the delay when the system is not saturated.
-GENTLE_RATE, GENTLE_DURATION_S, GENTLE_MEASURE_EVERY = 20.0, 5.0, 2
+SHARED_CONVERSATIONS = 50  # the replies not measured go to these (several replies per conversation)
+# Real chats, at rates the whole system sustains on this machine.
+CHAT_RATES, CHAT_DURATION_S, CHAT_MEASURE_EVERY = (20.0, 40.0), 5.0, 2
 POLL_INTERVAL_S = 0.025
 VISIBLE_TIMEOUT_S = 10.0
 MAX_IN_FLIGHT = 400  # chats waiting for their reply; beyond it the schedule slips (and the rate shows it)
@@ -41,7 +52,9 @@ class Visibility:
     replied: int
     elapsed: float
     latencies: list[float]
-    reply_p50: float
+    reply_p50: float | None  # how long a chat took; None when the replies were published, not chatted
+
+    kind: str = "chats"  # or "events": completion events published onto the stream
 
     @property
     def rate(self) -> float:
@@ -129,4 +142,104 @@ async def sustained(
         elapsed=(last_end or time.perf_counter()) - started,
         latencies=latencies,
         reply_p50=percentile(reply_times, 50),
+    )
+
+
+async def _create_conversations(
+    session: aiohttp.ClientSession, gateway: str, user: BenchUser, count: int
+) -> list[int]:
+    """`count` new conversations through the API, 20 at a time."""
+    limit = asyncio.Semaphore(20)
+
+    async def create(index: int) -> int:
+        async with (
+            limit,
+            session.post(
+                f"{gateway}/api/conversations", json={"title": f"visibility {index}"}, headers=user.headers
+            ) as response,
+        ):
+            payload = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"POST /api/conversations: {response.status} {payload}")
+            return int(payload["data"]["id"])
+
+    return list(await asyncio.gather(*(create(i) for i in range(count))))
+
+
+def _event(user: BenchUser, conversation_id: int, model_id: int, index: int) -> CompletionEvent:
+    """A finished reply as llm-service publishes it (200 output tokens of qwen-max bill above 0.0000)."""
+    return CompletionEvent(
+        user_id=user.id,
+        conversation_id=conversation_id,
+        model_id=model_id,
+        model_name=MODEL,
+        request_id=f"visibility-{index}",
+        messages_to_store=[StoredMessage(role="user", content=f"visibility question {index}")],
+        assistant_content=f"visibility answer {index} " + "x" * 180,
+        finish_reason="stop",
+        status="completed",
+        usage=Usage(input_tokens=20, output_tokens=200, total_tokens=220),
+    )
+
+
+async def published(
+    system: System,
+    session: aiohttp.ClientSession,
+    redis: Redis,
+    user: BenchUser,
+    *,
+    model_id: int,
+    rate: float = RATE,
+    duration: float = DURATION_S,
+    measure_every: int = MEASURE_EVERY,
+) -> Visibility:
+    """`rate` completion events per second for `duration` seconds, open loop, each XADDed as llm-service
+    does when a reply ends; every `measure_every`-th one (in its own conversation) polled until visible."""
+    count = int(rate * duration)
+    measured = range(0, count, measure_every)
+    own = iter(await _create_conversations(session, system.gateway, user, len(measured)))
+    shared = await _create_conversations(session, system.gateway, user, SHARED_CONVERSATIONS)
+    conversation_of = {
+        i: next(own) if i % measure_every == 0 else shared[i % len(shared)] for i in range(count)
+    }
+    latencies: list[float] = []
+    failures: list[str] = []
+    last_published = 0.0
+
+    async def one(index: int) -> None:
+        nonlocal last_published
+        event = _event(user, conversation_of[index], model_id, index)
+        end = time.perf_counter()  # the reply ends; llm-service publishes at once
+        try:
+            await redis.xadd(
+                COMPLETION_STREAM,
+                event.to_stream_fields(),  # type: ignore[arg-type]
+                maxlen=STREAM_MAX_LEN,
+                approximate=True,
+            )
+        except Exception as exc:
+            failures.append(type(exc).__name__)
+            return
+        last_published = max(last_published, time.perf_counter())
+        if index % measure_every == 0:
+            url = f"{system.gateway}/api/conversations/{conversation_of[index]}"
+            latencies.append(await _wait_visible(session, url, user, end))
+
+    started = time.perf_counter()
+    tasks = []
+    for index in range(count):
+        delay = started + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index)))
+    await asyncio.gather(*tasks)
+    return Visibility(
+        asked_rate=rate,
+        sent=count,
+        errors=len(failures),
+        replied=count - len(failures),
+        elapsed=(last_published or time.perf_counter()) - started + 1 / rate,
+        latencies=latencies,
+        reply_p50=None,
+        kind="events",
     )
