@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
@@ -88,6 +90,21 @@ async def _wait_visible(session: aiohttp.ClientSession, url: str, user: BenchUse
     return math.inf
 
 
+async def _open_loop(
+    one: Callable[[int], Coroutine[Any, Any, None]], *, count: int, rate: float
+) -> tuple[float, list[asyncio.Task[None]]]:
+    """Start `one(0)` … `one(count - 1)` at `rate` per second whatever the earlier ones are doing (open
+    loop); when the first started, and their tasks."""
+    started = time.perf_counter()
+    tasks: list[asyncio.Task[None]] = []
+    for index in range(count):
+        delay = started + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index)))
+    return started, tasks
+
+
 async def sustained(
     system: System,
     session: aiohttp.ClientSession,
@@ -121,13 +138,7 @@ async def sustained(
             url = f"{system.gateway}/api/conversations/{sample.headers.get('x-conversation-id')}"
             latencies.append(await _wait_visible(session, url, user, end))
 
-    started = time.perf_counter()
-    tasks = []
-    for index in range(count):
-        delay = started + index / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index)))
+    started, tasks = await _open_loop(one, count=count, rate=rate)
     _, pending = await asyncio.wait(tasks, timeout=duration + VISIBLE_TIMEOUT_S + 30)
     for task in pending:
         task.cancel()
@@ -225,13 +236,7 @@ async def published(
             url = f"{system.gateway}/api/conversations/{conversation_of[index]}"
             latencies.append(await _wait_visible(session, url, user, end))
 
-    started = time.perf_counter()
-    tasks = []
-    for index in range(count):
-        delay = started + index / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index)))
+    started, tasks = await _open_loop(one, count=count, rate=rate)
     await asyncio.gather(*tasks)
     return Visibility(
         asked_rate=rate,
