@@ -7,14 +7,16 @@ consumer of the same group as a process of its own (scale-out).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from shared.consumer_process import consumer_main
 from shared.db import unit_of_work
 from shared.events import CONVERSATION_GROUP, CompletionEvent
-from shared.messaging import EventHandler
+from shared.messaging import EventHandler, Housekeeping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversation_service.config import get_settings
+from conversation_service.repositories import processed_event_repository
 from conversation_service.services.completion_service import apply_completion_events
 
 logger = logging.getLogger(__name__)
@@ -33,12 +35,28 @@ def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHan
     return handle
 
 
+def build_housekeeping(session_factory: async_sessionmaker[AsyncSession]) -> Housekeeping:
+    """Forget the ids of events applied longer ago than the retention (the table would grow forever)."""
+    retention = timedelta(days=get_settings().processed_event_retention_days)
+
+    async def housekeep() -> None:
+        async with unit_of_work(session_factory) as session:
+            forgotten = await processed_event_repository.delete_processed_before(
+                session, cutoff=datetime.now(UTC) - retention
+            )
+        if forgotten:
+            logger.info("forgot old processed events", extra={"events": forgotten})
+
+    return housekeep
+
+
 def main() -> None:
     consumer_main(
         name="conversation-consumer",
         group=GROUP,
         load_settings=get_settings,
         build_handler=build_handler,
+        build_housekeeping=build_housekeeping,
     )
 
 

@@ -7,14 +7,16 @@ from shared.app import create_service_app
 from shared.consumer_process import consumer_hooks
 
 from conversation_service.config import get_settings
-from conversation_service.consumer import GROUP, build_handler
+from conversation_service.consumer import GROUP, build_handler, build_housekeeping
 from conversation_service.routers import conversation_router
 
 SERVICE_NAME = "conversation-service"
 
 
 def create_app() -> FastAPI:
-    on_startup, on_shutdown = consumer_hooks(group=GROUP, build_handler=build_handler)
+    on_startup, on_shutdown = consumer_hooks(
+        group=GROUP, build_handler=build_handler, build_housekeeping=build_housekeeping
+    )
     app = create_service_app(
         service_name=SERVICE_NAME, settings=get_settings(), on_startup=on_startup, on_shutdown=on_shutdown
     )

@@ -20,16 +20,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.app import Hook
 from shared.db import create_engine, create_session_factory
 from shared.logging import configure_logging
-from shared.messaging import EventHandler, StreamConsumer
+from shared.messaging import EventHandler, Housekeeping, StreamConsumer
 from shared.settings import ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
 
 CONSUMER_POOL_SIZE = 2  # one transaction at a time, plus a spare for the per-event fallback
 HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
+HousekeepingFactory = Callable[[async_sessionmaker[AsyncSession]], Housekeeping]
 
 
-def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, Hook]:
+def consumer_hooks(
+    *, group: str, build_handler: HandlerFactory, build_housekeeping: HousekeepingFactory | None = None
+) -> tuple[Hook, Hook]:
     """`on_startup`/`on_shutdown` for `create_service_app`: the group's consumer as a background task,
     started only when `CONSUMER_ENABLED` (the default) and cancelled on shutdown."""
 
@@ -48,6 +51,7 @@ def consumer_hooks(*, group: str, build_handler: HandlerFactory) -> tuple[Hook, 
             group=group,
             handler=build_handler(session_factory),
             options=settings.consumer_options(),
+            housekeeping=build_housekeeping(session_factory) if build_housekeeping else None,
         )
         app.state.consumer = consumer
         app.state.consumer_engine = engine
@@ -72,6 +76,7 @@ async def run_consumer(
     settings: ConsumerSettings,
     group: str,
     build_handler: HandlerFactory,
+    build_housekeeping: HousekeepingFactory | None = None,
 ) -> None:
     """Consume until SIGTERM/SIGINT, with an engine and a Redis client of this process's own."""
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -84,6 +89,7 @@ async def run_consumer(
         group=group,
         handler=build_handler(session_factory),
         options=settings.consumer_options(),
+        housekeeping=build_housekeeping(session_factory) if build_housekeeping else None,
     )
     task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
     loop = asyncio.get_running_loop()
@@ -105,6 +111,7 @@ def consumer_main(
     group: str,
     load_settings: Callable[[], ConsumerSettings],
     build_handler: HandlerFactory,
+    build_housekeeping: HousekeepingFactory | None = None,
 ) -> None:
     """The body of `python -m <service>.consumer`: one extra consumer of the group, no HTTP."""
     try:
@@ -118,5 +125,6 @@ def consumer_main(
             settings=settings,
             group=group,
             build_handler=build_handler,
+            build_housekeeping=build_housekeeping,
         )
     )

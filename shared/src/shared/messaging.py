@@ -24,6 +24,8 @@ logger = logging.getLogger("shared.messaging")
 
 # Applies the events it is given in one transaction of its own (a single event is a batch of one).
 EventHandler = Callable[[list[CompletionEvent]], Awaitable[None]]
+# The service's own periodic clean-up (e.g. forgetting old idempotency records), run by one consumer.
+Housekeeping = Callable[[], Awaitable[None]]
 TransientCheck = Callable[[BaseException], bool]
 # What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
 StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
@@ -55,6 +57,11 @@ class ConsumerOptions:
     claim_interval_s: float = 5.0
     max_deliveries: int = 5
     retry_backoff_s: float = 1.0
+    housekeeping_interval_s: float = 3600.0
+    # A consumer name of the group with nothing pending and idle this long belongs to a process that is
+    # gone (a live one reads at least every `block_ms`); it is deleted, so the group does not grow
+    # with every restart.
+    forget_consumer_idle_ms: int = 3_600_000
 
 
 class StreamConsumer:
@@ -78,6 +85,7 @@ class StreamConsumer:
         name: str | None = None,
         options: ConsumerOptions | None = None,
         is_transient: TransientCheck = is_transient_error,
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.redis = redis
         self.group = group
@@ -87,6 +95,7 @@ class StreamConsumer:
         self.name = name or consumer_name(group)
         self.options = options or ConsumerOptions()
         self.is_transient = is_transient
+        self.housekeeping = housekeeping
         self.applied = 0
 
     async def ensure_group(self) -> None:
@@ -101,6 +110,7 @@ class StreamConsumer:
         """Consume until cancelled; Redis outages are waited out."""
         loop = asyncio.get_running_loop()
         next_claim = 0.0
+        next_housekeeping = 0.0
         group_ready = False
         while True:
             try:
@@ -110,6 +120,9 @@ class StreamConsumer:
                 if loop.time() >= next_claim:
                     await self.reclaim()
                     next_claim = loop.time() + self.options.claim_interval_s
+                if loop.time() >= next_housekeeping:
+                    next_housekeeping = loop.time() + self.options.housekeeping_interval_s
+                    await self.housekeep()
                 await self.read_new()
             except asyncio.CancelledError:
                 raise
@@ -120,6 +133,36 @@ class StreamConsumer:
             except Exception:
                 logger.exception("consumer %s loop failed", self.name)
                 await asyncio.sleep(self.options.retry_backoff_s)
+
+    async def housekeep(self) -> None:
+        """Forget the group's dead consumers, then run the service's own clean-up; a failure is logged
+        and waits for the next round (it must not stop the consuming)."""
+        try:
+            await self.forget_dead_consumers()
+            if self.housekeeping is not None:
+                await self.housekeeping()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("consumer housekeeping failed", extra={"group": self.group})
+
+    async def forget_dead_consumers(self) -> list[str]:
+        """Delete the group's consumer names with nothing pending and idle past `forget_consumer_idle_ms`
+        (never this one); the names deleted."""
+        consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(self.stream, self.group)
+        forgotten = []
+        for consumer in consumers:
+            name = str(consumer["name"])
+            if (
+                name != self.name
+                and int(consumer["pending"]) == 0
+                and int(consumer["idle"]) >= self.options.forget_consumer_idle_ms
+            ):
+                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+                forgotten.append(name)
+        if forgotten:
+            logger.info("forgot consumers that are gone", extra={"group": self.group, "consumers": forgotten})
+        return forgotten
 
     async def read_new(self) -> int:
         """Read and apply one batch of never-delivered entries; returns how many were read."""

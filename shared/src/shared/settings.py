@@ -71,6 +71,8 @@ class ConsumerSettings(BaseServiceSettings):
     consumer_claim_idle_ms: int = 15_000
     consumer_claim_interval_s: float = 5.0
     consumer_max_deliveries: int = 5
+    consumer_housekeeping_interval_s: float = 3600.0
+    consumer_forget_idle_ms: int = 3_600_000
 
     def consumer_options(self) -> ConsumerOptions:
         from shared.messaging import ConsumerOptions
@@ -81,4 +83,6 @@ class ConsumerSettings(BaseServiceSettings):
             claim_idle_ms=self.consumer_claim_idle_ms,
             claim_interval_s=self.consumer_claim_interval_s,
             max_deliveries=self.consumer_max_deliveries,
+            housekeeping_interval_s=self.consumer_housekeeping_interval_s,
+            forget_consumer_idle_ms=self.consumer_forget_idle_ms,
         )

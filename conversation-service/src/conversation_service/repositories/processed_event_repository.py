@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,3 +30,11 @@ async def record_many(session: AsyncSession, *, event_ids: Sequence[uuid.UUID]) 
     connection = await session.connection()
     result = await connection.execute(statement, [{"event_id": event_id} for event_id in event_ids])
     return set(result.scalars().all())
+
+
+async def delete_processed_before(session: AsyncSession, *, cutoff: datetime) -> int:
+    """Forget the ids applied before `cutoff`; how many were forgotten."""
+    result = await session.execute(
+        delete(ConversationProcessedEvent).where(ConversationProcessedEvent.processed_at < cutoff)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
