@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -13,6 +14,8 @@ from shared.tokens import (
     decode_access_token,
     decode_internal_token,
 )
+
+from shared import tokens
 
 SECRET = "s" * 64
 OTHER = "o" * 64
@@ -65,3 +68,27 @@ def test_internal_token_is_not_an_access_token() -> None:
     token = create_internal_token(secret=SECRET, user_id=3, audience="gateway", caller="x")
     with pytest.raises(InvalidToken):
         decode_access_token(token, secret=SECRET)
+
+
+def test_internal_credentials_are_reused_for_half_their_lifetime(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    signed: list[int] = []
+
+    def sign(**claims: Any) -> str:
+        signed.append(claims["user_id"])
+        return create_internal_token(**claims)
+
+    monkeypatch.setattr(tokens.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tokens, "create_internal_token", sign)
+    issuer = tokens.InternalTokens(secret=SECRET, audience="llm-service", caller="gateway", ttl=60)
+    first = issuer.for_user(7)
+    assert decode_internal_token(first, secret=SECRET, audience="llm-service").user_id == 7
+    clock[0] += 29
+    assert issuer.for_user(7) == first
+    assert decode_internal_token(issuer.for_user(8), secret=SECRET, audience="llm-service").user_id == 8
+    assert signed == [7, 8]
+    clock[0] += 2  # past half the lifetime: signed anew
+    renewed = issuer.for_user(7)
+    assert signed == [7, 8, 7]
+    with pytest.raises(InvalidToken):
+        decode_internal_token(renewed, secret=SECRET, audience="conversation-service")

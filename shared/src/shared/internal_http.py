@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 
 from shared.logging import REQUEST_ID_HEADER, request_id_var
-from shared.tokens import INTERNAL_TOKEN_HEADER, create_internal_token
+from shared.tokens import INTERNAL_TOKEN_HEADER, InternalTokens
 
 # How long every service keeps an idle client connection open (uvicorn's keep-alive).
 SERVER_KEEPALIVE_SECONDS = 5
@@ -31,10 +31,7 @@ class InternalClient:
         limit: int = 0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.audience = audience
-        self.caller = caller
-        self._secret = secret
-        self._ttl = ttl
+        self._tokens = InternalTokens(secret=secret, audience=audience, caller=caller, ttl=ttl)
         self._timeout = timeout or aiohttp.ClientTimeout(total=10, connect=2)
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
@@ -51,15 +48,7 @@ class InternalClient:
 
     def headers_for(self, user_id: int) -> dict[str, str]:
         """The credential and request id headers of a call made for `user_id`."""
-        headers = {
-            INTERNAL_TOKEN_HEADER: create_internal_token(
-                secret=self._secret,
-                user_id=user_id,
-                audience=self.audience,
-                caller=self.caller,
-                ttl=self._ttl,
-            )
-        }
+        headers = {INTERNAL_TOKEN_HEADER: self._tokens.for_user(user_id)}
         request_id = request_id_var.get()
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import aiohttp
 from multidict import CIMultiDict
 from shared.errors import AppError, Unauthorized
 from shared.logging import REQUEST_ID_HEADER, request_id_var
-from shared.tokens import INTERNAL_TOKEN_HEADER, create_internal_token
+from shared.tokens import INTERNAL_TOKEN_HEADER, InternalTokens
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
@@ -57,7 +56,6 @@ _DROP_FROM_REQUEST = _HOP_BY_HOP | {
 # `date`, `server` and `x-request-id` are added again by uvicorn and the request-log middleware.
 _DROP_FROM_RESPONSE = _HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
 _EVENT_STREAM = b"text/event-stream"
-_MAX_REMEMBERED = 10_000
 _NO_PROXY_BUFFERING = (b"x-accel-buffering", b"no")
 
 
@@ -85,14 +83,17 @@ class ProxyEndpoint:
         self.upstream = upstream
         self.access_tokens = access_tokens
         self.active_users = active_users
-        self._internal_secret = settings.internal_secret
-        self._internal_ttl = settings.internal_token_ttl_seconds
+        self._internal_tokens = InternalTokens(
+            secret=settings.internal_secret,
+            audience=upstream.audience,
+            caller=CALLER,
+            ttl=settings.internal_token_ttl_seconds,
+        )
         self._max_body = settings.max_body_bytes
         self._unavailable = f"The {upstream.label} service is unavailable."
         self._timed_out = f"The {upstream.label} service timed out."
         self._failed = f"The {upstream.label} service failed to answer."
         self._own_origin = upstream.base_url.encode("latin-1")
-        self._internal_tokens: dict[int, tuple[str, float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers, authorization, content_length = _split_request_headers(scope["headers"])
@@ -102,7 +103,7 @@ class ProxyEndpoint:
         body = await self._read_body(receive, content_length)
         if body is None:
             return  # the client left while sending
-        headers.append((INTERNAL_TOKEN_HEADER, self._internal_token(user_id)))
+        headers.append((INTERNAL_TOKEN_HEADER, self._internal_tokens.for_user(user_id)))
         request_id = request_id_var.get()
         if request_id:
             headers.append((REQUEST_ID_HEADER, request_id))
@@ -111,24 +112,6 @@ class ProxyEndpoint:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         await self._forward(scope["method"], URL(target, encoded=True), headers, body, receive, send)
-
-    def _internal_token(self, user_id: int) -> str:
-        """The credential for this user and service, reused while more than half its lifetime is left."""
-        now = time.monotonic()
-        cached = self._internal_tokens.get(user_id)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        token = create_internal_token(
-            secret=self._internal_secret,
-            user_id=user_id,
-            audience=self.upstream.audience,
-            caller=CALLER,
-            ttl=self._internal_ttl,
-        )
-        if len(self._internal_tokens) >= _MAX_REMEMBERED:
-            self._internal_tokens.clear()
-        self._internal_tokens[user_id] = (token, now + self._internal_ttl / 2)
-        return token
 
     async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes | None:
         """The whole request body, or 413 beyond the limit (by the header, and by counting)."""
