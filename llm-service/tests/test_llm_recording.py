@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from llm_testkit import (
     wait_for_event,
     wait_for_outcome,
 )
+from shared.events import COMPLETION_STREAM
 
 from testkit import System, UserSession
 
@@ -144,3 +146,25 @@ async def test_replies_ending_after_an_outage_queue_behind_the_kept_ones(
         await asyncio.sleep(0.05)
         events = await stream_events(stream_redis, conversation_id=conversation_id)
     assert [event["assistant_content"] for event in events] == ["Echo: turn one", "Echo: turn two"]
+
+
+async def test_an_outbox_row_no_consumer_accepts_is_still_relayed_and_does_not_block_the_rest(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """Published as stored (the consumers dead-letter what they cannot read), so one bad row cannot hold
+    back the rows after it."""
+    user = await new_user(gateway)
+    marker = f"not-an-event-{user.id}"
+    with system.database.connect() as conn:
+        conn.execute(
+            "INSERT INTO aigcspace.llm_outbox (event_id, payload) VALUES (gen_random_uuid(), %s::jsonb)",
+            (json.dumps({"schema_version": 99, "user_id": user.id, "marker": marker}),),
+        )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        row["published_at"] for row in outbox_rows(system, user_id=user.id)
+    ):
+        await asyncio.sleep(0.1)
+    (row,) = outbox_rows(system, user_id=user.id)
+    assert row["published_at"] is not None
+    assert any(marker in fields["event"] for _, fields in await stream_redis.xrange(COMPLETION_STREAM))

@@ -5,7 +5,8 @@ instead, and the relay publishes it once Redis answers again; so a reply that en
 not lost. (Writing every event to the outbox first would guarantee no more: llm-service changes nothing
 else in the database that the event must be atomic with, and until the event is on the stream or in the
 outbox it exists only in memory either way. It would cost two transactions per reply.) While the outbox
-holds events, new ones queue behind them there, so the stream keeps the order replies ended in.
+holds events of this process, its new ones queue behind them there, so the stream keeps the order in
+which this process's replies ended.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
 instances relay side by side without publishing a row twice; the rows published are marked in the
@@ -16,6 +17,7 @@ XADD and the commit can publish an event twice; consumers are idempotent by `eve
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from shared.db import Base, unit_of_work
-from shared.events import COMPLETION_STREAM, STREAM_MAX_LEN, CompletionEvent
+from shared.events import COMPLETION_STREAM, EVENT_FIELD, STREAM_MAX_LEN, CompletionEvent
 from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,8 +52,8 @@ class OutboxEntry(Base):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-async def publish(redis: Redis, event: CompletionEvent) -> None:
-    """XADD one event (the stream keeps at least its newest 100,000 entries).
+async def publish(redis: Redis, fields: dict[str, str]) -> None:
+    """XADD one event's stream entry (the stream keeps at least its newest 100,000 entries).
 
     Bounded in time: a Redis that hangs instead of refusing must not hold the relay (and its row locks)
     forever; the TimeoutError is an OSError like any other network failure.
@@ -59,7 +61,7 @@ async def publish(redis: Redis, event: CompletionEvent) -> None:
     async with asyncio.timeout(PUBLISH_TIMEOUT_S):
         await redis.xadd(
             COMPLETION_STREAM,
-            event.to_stream_fields(),  # type: ignore[arg-type]
+            fields,  # type: ignore[arg-type]
             maxlen=STREAM_MAX_LEN,
             approximate=True,
         )
@@ -89,17 +91,24 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._failing = False
         self._next_cleanup = 0.0
-        self._writes = 0  # events this process put in the outbox
-        self._writes_seen_empty = 0  # `_writes` when a pass last found the outbox empty
+        self._writes = 0  # events this process began to put in the outbox
+        self._writes_done = 0  # ... and of those, the writes that ended (committed or failed)
+        # `_writes` when a pass last found the outbox empty; none has yet, and rows an earlier run of
+        # this process left behind must be published before new events.
+        self._writes_seen_empty = -1
 
     @property
     def empty(self) -> bool:
         """Nothing of this process waits in the outbox: a new event may go straight to the stream."""
         return self._writes == self._writes_seen_empty
 
-    def written(self) -> None:
-        """An event was put in the outbox: later events queue behind it; publish it now."""
+    def writing(self) -> None:
+        """An event is about to be put in the outbox: from now on later events queue behind it."""
         self._writes += 1
+
+    def written(self) -> None:
+        """That write ended; publish now rather than at the next poll."""
+        self._writes_done += 1
         self._wake.set()
 
     async def run(self) -> None:
@@ -108,10 +117,11 @@ class OutboxRelay:
         while True:
             more = False
             try:
-                writes_before = self._writes
+                # Only writes that had ended before the SELECT are surely seen by it.
+                writes_before, settled = self._writes, self._writes == self._writes_done
                 published = await self.publish_pending()
                 more = published > 0  # until a pass finds the outbox empty
-                if published == 0:
+                if published == 0 and settled:
                     self._writes_seen_empty = writes_before
                 if self._failing:
                     logger.info("outbox relay publishing again")
@@ -161,8 +171,8 @@ class OutboxRelay:
                 .with_for_update(skip_locked=True)
             )
             for row in rows:
-                try:
-                    await publish(self._redis, CompletionEvent.model_validate(row.payload))
+                try:  # published as stored: a payload no consumer accepts goes to their dead letter
+                    await publish(self._redis, {EVENT_FIELD: json.dumps(row.payload)})
                 except (RedisError, OSError) as exc:
                     row.attempts += 1
                     row.last_error = repr(exc)[:1000]
@@ -201,19 +211,29 @@ class CompletionRecorder:
 
     async def record(self, event: CompletionEvent) -> None:
         """Publish the event, or keep it for the relay; only both Redis and PostgreSQL failing loses it."""
+        fields = event.to_stream_fields()
         if self._relay.empty:
             try:
-                await publish(self._redis, event)
+                await publish(self._redis, fields)
                 return
             except (RedisError, OSError) as exc:
                 logger.warning(
                     "cannot publish, keeping the event in the outbox",
                     extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
                 )
+        self._relay.writing()
         try:
             async with unit_of_work(self._sessions) as session:
                 session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
-        except (SQLAlchemyError, OSError):
-            logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
+        except (SQLAlchemyError, OSError) as exc:
+            logger.error(
+                "outbox write failed, publishing directly",
+                extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
+            )
+            try:  # out of order, perhaps, but not lost
+                await publish(self._redis, fields)
+            except (RedisError, OSError):
+                logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
             return
-        self._relay.written()
+        finally:
+            self._relay.written()
