@@ -136,7 +136,10 @@ async def sustained(
         reply_times.append(sample.total)
         if index % measure_every == 0:
             url = f"{system.gateway}/api/conversations/{sample.headers.get('x-conversation-id')}"
-            latencies.append(await _wait_visible(session, url, user, end))
+            try:
+                latencies.append(await _wait_visible(session, url, user, end))
+            except (aiohttp.ClientError, TimeoutError):  # never seen visible: counted as too late
+                latencies.append(math.inf)
 
     started, tasks = await _open_loop(one, count=count, rate=rate)
     _, pending = await asyncio.wait(tasks, timeout=duration + VISIBLE_TIMEOUT_S + 30)
@@ -234,7 +237,10 @@ async def published(
         last_published = max(last_published, time.perf_counter())
         if index % measure_every == 0:
             url = f"{system.gateway}/api/conversations/{conversation_of[index]}"
-            latencies.append(await _wait_visible(session, url, user, end))
+            try:
+                latencies.append(await _wait_visible(session, url, user, end))
+            except (aiohttp.ClientError, TimeoutError):  # never seen visible: counted as too late
+                latencies.append(math.inf)
 
     started, tasks = await _open_loop(one, count=count, rate=rate)
     await asyncio.gather(*tasks)

@@ -27,7 +27,7 @@ async def _forget_before(url: str, cutoff: datetime, ages: dict[uuid.UUID, timed
             for event_id, age in ages.items():
                 await session.execute(AGE, {"age": age, "event_id": event_id})
         async with unit_of_work(sessions) as session:
-            await processed_event_repository.delete_processed_before(session, cutoff=cutoff)
+            await processed_event_repository.delete_processed_before(session, cutoff=cutoff, limit=100)
         async with unit_of_work(sessions) as session:
             return await processed_event_repository.record_many(session, event_ids=list(ages))
     finally:

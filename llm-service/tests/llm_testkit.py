@@ -70,14 +70,15 @@ def frame_data(frame: bytes) -> Any:
 async def stream_events(
     redis: Any, *, conversation_id: int | None = None, user_id: int | None = None
 ) -> list[dict[str, Any]]:
-    """The completion events on the stream for a conversation or a user, oldest first (raw JSON)."""
+    """The completion events on the stream for a conversation or a user, oldest first (raw JSON); an
+    entry that is not an event (a test put it there) matches neither."""
     entries = await redis.xrange(COMPLETION_STREAM)
     events = [(json.loads(fields["event"]), fields) for _, fields in entries]
     return [
         {**event, "_raw": fields["event"]}
         for event, fields in events
-        if (conversation_id is None or event["conversation_id"] == conversation_id)
-        and (user_id is None or event["user_id"] == user_id)
+        if (conversation_id is None or event.get("conversation_id") == conversation_id)
+        and (user_id is None or event.get("user_id") == user_id)
     ]
 
 

@@ -35,15 +35,24 @@ def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHan
     return handle
 
 
+FORGET_BATCH = 5_000  # ids per transaction: short transactions, whatever the backlog
+
+
 def build_housekeeping(session_factory: async_sessionmaker[AsyncSession]) -> Housekeeping:
     """Forget the ids of events applied longer ago than the retention (the table would grow forever)."""
     retention = timedelta(days=get_settings().processed_event_retention_days)
 
     async def housekeep() -> None:
-        async with unit_of_work(session_factory) as session:
-            forgotten = await processed_event_repository.delete_processed_before(
-                session, cutoff=datetime.now(UTC) - retention
-            )
+        cutoff = datetime.now(UTC) - retention
+        forgotten = 0
+        while True:
+            async with unit_of_work(session_factory) as session:
+                batch = await processed_event_repository.delete_processed_before(
+                    session, cutoff=cutoff, limit=FORGET_BATCH
+                )
+            forgotten += batch
+            if batch < FORGET_BATCH:
+                break
         if forgotten:
             logger.info("forgot old processed events", extra={"events": forgotten})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -108,9 +109,17 @@ class StreamConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled; Redis outages are waited out."""
+        housekeeping = asyncio.create_task(self._housekeep_periodically(), name=f"housekeeping:{self.name}")
+        try:
+            await self._consume()
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+
+    async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
         next_claim = 0.0
-        next_housekeeping = 0.0
         group_ready = False
         while True:
             try:
@@ -120,9 +129,6 @@ class StreamConsumer:
                 if loop.time() >= next_claim:
                     await self.reclaim()
                     next_claim = loop.time() + self.options.claim_interval_s
-                if loop.time() >= next_housekeeping:
-                    next_housekeeping = loop.time() + self.options.housekeeping_interval_s
-                    await self.housekeep()
                 await self.read_new()
             except asyncio.CancelledError:
                 raise
@@ -134,22 +140,35 @@ class StreamConsumer:
                 logger.exception("consumer %s loop failed", self.name)
                 await asyncio.sleep(self.options.retry_backoff_s)
 
-    async def housekeep(self) -> None:
-        """Forget the group's dead consumers, then run the service's own clean-up; a failure is logged
-        and waits for the next round (it must not stop the consuming)."""
-        try:
-            await self.forget_dead_consumers()
-            if self.housekeeping is not None:
-                await self.housekeeping()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("consumer housekeeping failed", extra={"group": self.group})
+    async def _housekeep_periodically(self) -> None:
+        """`housekeep` now and every `housekeeping_interval_s`, beside the consuming (never delaying it)."""
+        while True:
+            await self.housekeep()
+            await asyncio.sleep(self.options.housekeeping_interval_s)
 
-    async def forget_dead_consumers(self) -> list[str]:
+    async def housekeep(self) -> None:
+        """Forget the group's dead consumers and run the service's own clean-up; a step that fails is
+        logged and tried again next round."""
+        steps: list[tuple[str, Housekeeping]] = [("forget dead consumers", self.forget_dead_consumers)]
+        if self.housekeeping is not None:
+            steps.append(("service clean-up", self.housekeeping))
+        for step, run in steps:
+            try:
+                await run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("consumer housekeeping failed", extra={"group": self.group, "step": step})
+
+    async def forget_dead_consumers(self) -> None:
         """Delete the group's consumer names with nothing pending and idle past `forget_consumer_idle_ms`
-        (never this one); the names deleted."""
-        consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(self.stream, self.group)
+        (never this one)."""
+        try:
+            consumers: list[dict[str, Any]] = await self.redis.xinfo_consumers(self.stream, self.group)
+        except ResponseError as exc:
+            if "NOGROUP" in str(exc) or "no such key" in str(exc):  # no group yet: nobody to forget
+                return
+            raise
         forgotten = []
         for consumer in consumers:
             name = str(consumer["name"])
@@ -162,7 +181,6 @@ class StreamConsumer:
                 forgotten.append(name)
         if forgotten:
             logger.info("forgot consumers that are gone", extra={"group": self.group, "consumers": forgotten})
-        return forgotten
 
     async def read_new(self) -> int:
         """Read and apply one batch of never-delivered entries; returns how many were read."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -71,8 +71,9 @@ class ConsumerSettings(BaseServiceSettings):
     consumer_claim_idle_ms: int = 15_000
     consumer_claim_interval_s: float = 5.0
     consumer_max_deliveries: int = 5
-    consumer_housekeeping_interval_s: float = 3600.0
-    consumer_forget_idle_ms: int = 3_600_000
+    consumer_housekeeping_interval_s: float = Field(default=3600.0, gt=0)
+    # Far above CONSUMER_BLOCK_MS: a live consumer (it reads at least every block) never looks idle that long.
+    consumer_forget_idle_ms: int = Field(default=3_600_000, ge=60_000)
 
     def consumer_options(self) -> ConsumerOptions:
         from shared.messaging import ConsumerOptions

@@ -20,6 +20,11 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+# Idle connections are kept as long as common front proxies keep them (nginx's default), well beyond the
+# 15 s for which llm-service keeps its idle DashScope connections.
+KEEP_ALIVE_S = 75
+
+
 def main() -> None:
     """Run the server until interrupted."""
     settings = Settings.from_env()
@@ -31,6 +36,7 @@ def main() -> None:
         access_log=False,
         backlog=4096,
         timeout_graceful_shutdown=1,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,9 +32,9 @@ async def record_many(session: AsyncSession, *, event_ids: Sequence[uuid.UUID]) 
     return set(result.scalars().all())
 
 
-async def delete_processed_before(session: AsyncSession, *, cutoff: datetime) -> int:
-    """Forget the ids applied before `cutoff`; how many were forgotten."""
-    result = await session.execute(
-        delete(ConversationProcessedEvent).where(ConversationProcessedEvent.processed_at < cutoff)
-    )
+async def delete_processed_before(session: AsyncSession, *, cutoff: datetime, limit: int) -> int:
+    """Forget at most `limit` of the ids applied before `cutoff`; how many were forgotten."""
+    table = ConversationProcessedEvent
+    oldest = select(table.event_id).where(table.processed_at < cutoff).limit(limit).scalar_subquery()
+    result = await session.execute(delete(table).where(table.event_id.in_(oldest)))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -35,7 +35,6 @@ from dashscope import AioGeneration
 from dashscope.api_entities.aio_session import close_shared_aio_session
 from shared.errors import AppError
 from shared.events import Usage
-from shared.internal_http import KEEPALIVE_SECONDS
 
 logger = logging.getLogger("llm_service.dashscope")
 
@@ -53,6 +52,11 @@ _STATUS_OF_KIND: dict[ErrorKind, int] = {
 _SERVER_ERROR_CODES = ("InternalError", "SystemError", "ModelUnavailable", "ServiceUnavailable", "Unknown")
 _FINISHED = ("null", "")  # DashScope's "not finished yet" finish_reason values (besides None)
 _MAX_MESSAGE_CHARS = 300
+
+# Idle connections to DashScope are dropped after this (aiohttp's default), below the keep-alive of
+# front proxies (60–75 s is usual; the stand-in keeps 75 s), so none is reused as the server closes it,
+# and a TLS handshake is not repeated after every short pause.
+DASHSCOPE_KEEPALIVE_S = 15.0
 
 # Our own codes for stream failures DashScope does not name.
 TIMEOUT_CODE = "RequestTimeOut"  # DashScope's own code for a timeout
@@ -419,14 +423,15 @@ class DashScopeClient:
         """Our own session: no 100-connection cap (the SDK's default) and the trace for our timeouts.
 
         HTTP(S)_PROXY and NO_PROXY are honoured as the SDK does, but looked up once: aiohttp's
-        `trust_env` would look them up, and read ~/.netrc in a worker thread, on every call.
+        `trust_env` would look them up, and read ~/.netrc in a worker thread, on every call. (So proxy
+        credentials go in the proxy URL, `http://user:password@proxy:3128`; ~/.netrc is not read.)
         """
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections,
                     ssl=ssl.create_default_context(cafile=certifi.where()),
-                    keepalive_timeout=KEEPALIVE_SECONDS,  # below the stand-in's (and most servers') own
+                    keepalive_timeout=DASHSCOPE_KEEPALIVE_S,
                 ),
                 trace_configs=[_trace_config()],
                 proxy=proxy_for(self.base_url),
