@@ -80,12 +80,16 @@ def _is_visible(payload: dict[str, object]) -> bool:
 
 
 async def _wait_visible(session: aiohttp.ClientSession, url: str, user: BenchUser, reply_end: float) -> float:
-    """Seconds from the reply's end until GET shows the assistant message and a bill; inf on timeout."""
+    """Seconds from the reply's end until GET shows the assistant message and a bill; inf on timeout, or
+    when a poll fails (never seen visible counts as too late)."""
     deadline = reply_end + VISIBLE_TIMEOUT_S
     while time.perf_counter() < deadline:
-        async with session.get(url, headers=user.headers) as response:
-            if response.status == 200 and _is_visible(await response.json()):
-                return time.perf_counter() - reply_end
+        try:
+            async with session.get(url, headers=user.headers) as response:
+                if response.status == 200 and _is_visible(await response.json()):
+                    return time.perf_counter() - reply_end
+        except (aiohttp.ClientError, TimeoutError):
+            return math.inf
         await asyncio.sleep(POLL_INTERVAL_S)
     return math.inf
 
@@ -136,10 +140,7 @@ async def sustained(
         reply_times.append(sample.total)
         if index % measure_every == 0:
             url = f"{system.gateway}/api/conversations/{sample.headers.get('x-conversation-id')}"
-            try:
-                latencies.append(await _wait_visible(session, url, user, end))
-            except (aiohttp.ClientError, TimeoutError):  # never seen visible: counted as too late
-                latencies.append(math.inf)
+            latencies.append(await _wait_visible(session, url, user, end))
 
     started, tasks = await _open_loop(one, count=count, rate=rate)
     _, pending = await asyncio.wait(tasks, timeout=duration + VISIBLE_TIMEOUT_S + 30)
@@ -237,10 +238,7 @@ async def published(
         last_published = max(last_published, time.perf_counter())
         if index % measure_every == 0:
             url = f"{system.gateway}/api/conversations/{conversation_of[index]}"
-            try:
-                latencies.append(await _wait_visible(session, url, user, end))
-            except (aiohttp.ClientError, TimeoutError):  # never seen visible: counted as too late
-                latencies.append(math.inf)
+            latencies.append(await _wait_visible(session, url, user, end))
 
     started, tasks = await _open_loop(one, count=count, rate=rate)
     await asyncio.gather(*tasks)
