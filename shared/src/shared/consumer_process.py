@@ -25,7 +25,7 @@ from shared.settings import ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
 
-CONSUMER_POOL_SIZE = 2  # one transaction at a time, plus a spare for the per-event fallback
+CONSUMER_POOL_SIZE = 3  # one transaction at a time, a spare for the per-event fallback, housekeeping
 HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
 HousekeepingFactory = Callable[[async_sessionmaker[AsyncSession]], Housekeeping]
 

@@ -25,7 +25,7 @@ logger = logging.getLogger("shared.messaging")
 
 # Applies the events it is given in one transaction of its own (a single event is a batch of one).
 EventHandler = Callable[[list[CompletionEvent]], Awaitable[None]]
-# The service's own periodic clean-up (e.g. forgetting old idempotency records), run by one consumer.
+# The service's own periodic clean-up (e.g. forgetting old idempotency records), run by each consumer.
 Housekeeping = Callable[[], Awaitable[None]]
 TransientCheck = Callable[[BaseException], bool]
 # What XREADGROUP answers (with decode_responses=True): [(stream, [(entry id, fields), ...])]
