@@ -15,14 +15,12 @@ from shared.events import (
     DEAD_LETTER_STREAM,
     STREAM_MAX_LEN,
     CompletionEvent,
-    StoredMessage,
-    Usage,
 )
 
 from bench import stream, visibility
 from bench.load import new_session
 from bench.report import Scorecard, mib, ms, table
-from bench.users import BenchUser, register
+from bench.users import BenchUser, create_conversations, register
 from harness import ProcessUsage, ResourceSampler, System
 
 EVENTS = 1000
@@ -40,33 +38,16 @@ def model_id(system: System, name: str) -> int:
     return int(row[0])
 
 
-async def _create_conversations(session: aiohttp.ClientSession, gateway: str, user: BenchUser) -> list[int]:
-    ids = []
-    for i in range(CONVERSATIONS):
-        async with session.post(
-            f"{gateway}/api/conversations", json={"title": f"bench {i}"}, headers=user.headers
-        ) as response:
-            payload = await response.json()
-            if response.status != 201:
-                raise RuntimeError(f"POST /api/conversations: {response.status} {payload}")
-            ids.append(int(payload["data"]["id"]))
-    return ids
-
-
 def _events(user: BenchUser, conversations: list[int], model: int) -> list[CompletionEvent]:
     """Completed replies spread over the conversations, as llm-service would publish them."""
     return [
-        CompletionEvent(
+        stream.completion_event(
             user_id=user.id,
             conversation_id=conversations[i % len(conversations)],
             model_id=model,
             model_name="qwen-turbo",
-            request_id=f"bench-{i}",
-            messages_to_store=[StoredMessage(role="user", content=f"bench question {i}")],
-            assistant_content="bench answer " * 8,
-            finish_reason="stop",
-            status="completed",
-            usage=Usage(input_tokens=16, output_tokens=104, total_tokens=120),
+            index=i,
+            output_tokens=104,
         )
         for i in range(EVENTS)
     ]
@@ -111,7 +92,7 @@ async def events_per_second(
     system: System, session: aiohttp.ClientSession, redis: Redis, user: BenchUser
 ) -> dict[str, float]:
     """XADD `EVENTS` completion events at once and time how long each group takes to acknowledge them."""
-    conversations = await _create_conversations(session, system.gateway, user)
+    conversations = await create_conversations(session, system.gateway, user, CONVERSATIONS)
     entries: list[Any] = [
         e.to_stream_fields() for e in _events(user, conversations, model_id(system, "qwen-turbo"))
     ]

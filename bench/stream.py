@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from shared.events import BILLING_GROUP, COMPLETION_STREAM, CONVERSATION_GROUP
+from shared.events import (
+    BILLING_GROUP,
+    COMPLETION_STREAM,
+    CONVERSATION_GROUP,
+    CompletionEvent,
+    StoredMessage,
+    Usage,
+)
 
 GROUPS = (CONVERSATION_GROUP, BILLING_GROUP)
 
@@ -66,3 +73,23 @@ async def wait_idle(redis: Redis, *, timeout: float) -> bool:
             return True
         await asyncio.sleep(0.1)
     return False
+
+
+def completion_event(
+    *, user_id: int, conversation_id: int, model_id: int, model_name: str, index: int, output_tokens: int
+) -> CompletionEvent:
+    """A finished reply as llm-service publishes it: one user message of 20 tokens, an answer of
+    `output_tokens` characters (the stand-in counts a character a token)."""
+    answer = f"bench answer {index} "
+    return CompletionEvent(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        model_id=model_id,
+        model_name=model_name,
+        request_id=f"bench-{index}",
+        messages_to_store=[StoredMessage(role="user", content=f"bench question {index}")],
+        assistant_content=answer + "x" * max(0, output_tokens - len(answer)),
+        finish_reason="stop",
+        status="completed",
+        usage=Usage(input_tokens=20, output_tokens=output_tokens, total_tokens=20 + output_tokens),
+    )

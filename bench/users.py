@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -44,3 +45,21 @@ async def register(session: aiohttp.ClientSession, gateway: str) -> BenchUser:
     ) as response:
         await _json(response, 200)
     return user
+
+
+async def create_conversations(
+    session: aiohttp.ClientSession, gateway: str, user: BenchUser, count: int, *, title: str = "bench"
+) -> list[int]:
+    """`count` new conversations of the user through the API (20 requests at a time), their ids."""
+    limit = asyncio.Semaphore(20)
+
+    async def create(index: int) -> int:
+        async with (
+            limit,
+            session.post(
+                f"{gateway}/api/conversations", json={"title": f"{title} {index}"}, headers=user.headers
+            ) as response,
+        ):
+            return int(str((await _json(response, 201))["id"]))
+
+    return list(await asyncio.gather(*(create(i) for i in range(count))))

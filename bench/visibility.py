@@ -21,13 +21,14 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+from llm_service.outbox import publish
 from redis.asyncio import Redis
-from shared.events import COMPLETION_STREAM, STREAM_MAX_LEN, CompletionEvent, StoredMessage, Usage
 
 from bench.calls import Endpoints
 from bench.load import send
 from bench.report import percentile
-from bench.users import BenchUser
+from bench.stream import completion_event
+from bench.users import BenchUser, create_conversations
 from harness import System
 
 RATE = 100.0  # replies per second: the target's rate
@@ -160,43 +161,6 @@ async def sustained(
     )
 
 
-async def _create_conversations(
-    session: aiohttp.ClientSession, gateway: str, user: BenchUser, count: int
-) -> list[int]:
-    """`count` new conversations through the API, 20 at a time."""
-    limit = asyncio.Semaphore(20)
-
-    async def create(index: int) -> int:
-        async with (
-            limit,
-            session.post(
-                f"{gateway}/api/conversations", json={"title": f"visibility {index}"}, headers=user.headers
-            ) as response,
-        ):
-            payload = await response.json()
-            if response.status != 201:
-                raise RuntimeError(f"POST /api/conversations: {response.status} {payload}")
-            return int(payload["data"]["id"])
-
-    return list(await asyncio.gather(*(create(i) for i in range(count))))
-
-
-def _event(user: BenchUser, conversation_id: int, model_id: int, index: int) -> CompletionEvent:
-    """A finished reply as llm-service publishes it (200 output tokens of qwen-max bill above 0.0000)."""
-    return CompletionEvent(
-        user_id=user.id,
-        conversation_id=conversation_id,
-        model_id=model_id,
-        model_name=MODEL,
-        request_id=f"visibility-{index}",
-        messages_to_store=[StoredMessage(role="user", content=f"visibility question {index}")],
-        assistant_content=f"visibility answer {index} " + "x" * 180,
-        finish_reason="stop",
-        status="completed",
-        usage=Usage(input_tokens=20, output_tokens=200, total_tokens=220),
-    )
-
-
 async def published(
     system: System,
     session: aiohttp.ClientSession,
@@ -212,8 +176,10 @@ async def published(
     does when a reply ends; every `measure_every`-th one (in its own conversation) polled until visible."""
     count = int(rate * duration)
     measured = range(0, count, measure_every)
-    own = iter(await _create_conversations(session, system.gateway, user, len(measured)))
-    shared = await _create_conversations(session, system.gateway, user, SHARED_CONVERSATIONS)
+    own = iter(await create_conversations(session, system.gateway, user, len(measured), title="visibility"))
+    shared = await create_conversations(
+        session, system.gateway, user, SHARED_CONVERSATIONS, title="visibility"
+    )
     conversation_of = {
         i: next(own) if i % measure_every == 0 else shared[i % len(shared)] for i in range(count)
     }
@@ -223,15 +189,18 @@ async def published(
 
     async def one(index: int) -> None:
         nonlocal last_published
-        event = _event(user, conversation_of[index], model_id, index)
-        end = time.perf_counter()  # the reply ends; llm-service publishes at once
+        # 200 output tokens of qwen-max bill above 0.0000.
+        event = completion_event(
+            user_id=user.id,
+            conversation_id=conversation_of[index],
+            model_id=model_id,
+            model_name=MODEL,
+            index=index,
+            output_tokens=200,
+        )
+        end = time.perf_counter()  # the reply ends; llm-service publishes at once, with this function
         try:
-            await redis.xadd(
-                COMPLETION_STREAM,
-                event.to_stream_fields(),  # type: ignore[arg-type]
-                maxlen=STREAM_MAX_LEN,
-                approximate=True,
-            )
+            await publish(redis, event.to_stream_fields())
         except Exception as exc:
             failures.append(type(exc).__name__)
             return
