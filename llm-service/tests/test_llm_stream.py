@@ -161,3 +161,17 @@ async def test_many_streams_are_served_at_once(gateway: httpx.AsyncClient) -> No
     assert all(sse_frames(response.content)[-1] == b"data: [DONE]" for response in responses)
     assert len({response.headers["X-Conversation-Id"] for response in responses}) == count
     assert elapsed < 8, elapsed  # one after the other they would take 20 s
+
+
+async def test_a_nul_in_the_message_does_not_stop_the_conversation_from_being_created(
+    gateway: httpx.AsyncClient, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    body = {"model": "qwen-max", "stream": True, "messages": [{"role": "user", "content": "hello\x00world"}]}
+    response = await gateway.post(CHAT, json=body, headers=user.headers)
+    assert response.status_code == 200, response.text
+    conversation_id = int(response.headers["X-Conversation-Id"])
+    conversation = await gateway.get(f"/api/conversations/{conversation_id}", headers=user.headers)
+    assert conversation.json()["data"]["title"] == "hello\ufffdworld"  # as PostgreSQL can store it
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id)
+    assert event["assistant_content"] == "Echo: hello\x00world"  # the event keeps the reply as sent

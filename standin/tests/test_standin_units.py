@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from dashscope_standin.calls import CallLog
 from dashscope_standin.directives import Directives, filler, parse_directives
@@ -84,3 +86,15 @@ def test_requests_dashscope_would_refuse(body: object, code: str) -> None:
     with pytest.raises(BadRequest) as refused:
         make_plan(body, Settings())
     assert refused.value.code == code
+
+
+def test_settings_take_defaults_from_dotenv_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("STANDIN_PORT=18777\nSTANDIN_CHUNK_CHARS=2\nSTANDIN_CHUNK_DELAY_MS=5\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("STANDIN_HOST", "STANDIN_PORT", "STANDIN_CHUNK_CHARS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STANDIN_CHUNK_DELAY_MS", "7")
+
+    assert Settings.from_env() == Settings(host="127.0.0.1", port=18777, chunk_chars=2, chunk_delay_ms=7)

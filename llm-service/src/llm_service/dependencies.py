@@ -11,7 +11,7 @@ from llm_service.services.client_watch import request_disconnected
 from llm_service.services.llm_service import LlmService
 
 
-def get_llm_service(request: Request, user_id: CurrentUserId) -> LlmService:
+async def get_llm_service(request: Request, user_id: CurrentUserId) -> LlmService:
     """The chat service acting for the caller the internal credential names."""
     state = request.app.state
     return LlmService(

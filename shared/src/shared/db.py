@@ -36,9 +36,19 @@ def async_database_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+def storable_text(text: str) -> str:
+    """`text` as PostgreSQL can store it: a NUL character (which `text` cannot hold) becomes U+FFFD,
+    so one odd character never makes a whole message or title unstorable."""
+    return text.replace("\x00", "\ufffd")
+
+
 def sync_database_url(url: str) -> str:
     """The same database for psycopg (migrations and set-up scripts)."""
     return "postgresql+psycopg://" + async_database_url(url).removeprefix("postgresql+asyncpg://")
+
+
+# How long a request waits for a pooled connection before failing (the database is then overloaded).
+POOL_TIMEOUT_SECONDS = 10.0
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
@@ -48,11 +58,17 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     without a round trip: asyncpg notices the close as soon as it arrives, so `is_closed()` is enough.
     SQLAlchemy's `pool_pre_ping` would instead cost three round trips (BEGIN, a query, ROLLBACK) on every
     checkout, which was a tenth of a busy service's CPU.
+
+    The pool has a fixed size (no overflow): an overflow connection is closed as soon as it is
+    returned, so a busy service opened and closed a connection every few requests (a PostgreSQL
+    backend started each time, and asyncpg's set-up round trips). Waiting a moment for a pooled
+    connection is far cheaper; `pool_timeout` bounds the wait.
     """
     engine = create_async_engine(
         async_database_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_recycle=3600,
         connect_args={"server_settings": {"search_path": SCHEMA}},
     )

@@ -20,7 +20,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def usage_period(
+async def usage_period(
     date_from: Annotated[date | None, Query(alias="from", description="first UTC day (YYYY-MM-DD)")] = None,
     date_to: Annotated[date | None, Query(alias="to", description="last UTC day, included")] = None,
 ) -> tuple[date, date]:

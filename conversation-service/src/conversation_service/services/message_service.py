@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.db import storable_text
 from shared.events import Role
 from shared.models import AIMessage
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +35,8 @@ class NewMessage:
 
 def _storable(role: Role, content: str, input_tokens: int, output_tokens: int) -> tuple[str, int, int]:
     """The one place of the token rules: a user message records only input tokens, an assistant message
-    only output tokens, a system message none. A NUL character (which PostgreSQL cannot store) becomes
-    U+FFFD instead of making the whole reply unstorable."""
-    content = content.replace("\x00", "\ufffd")
+    only output tokens, a system message none. The content as PostgreSQL can store it (`storable_text`)."""
+    content = storable_text(content)
     if role != "user":
         input_tokens = 0
     if role != "assistant":

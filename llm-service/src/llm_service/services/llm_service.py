@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
-from shared.db import unit_of_work
+from shared.db import storable_text, unit_of_work
 from shared.errors import AppError
 from shared.events import CompletionEvent, CompletionStatus, StoredMessage, Usage
 from shared.models import Model
@@ -62,8 +62,8 @@ _NO_USAGE = Usage(input_tokens=0, output_tokens=0, total_tokens=0)
 
 
 def conversation_title(request: ChatRequest) -> str:
-    """The first 50 characters of the last user message, or "New chat" when that is blank."""
-    title = request.last_user_message.content[:TITLE_CHARS]
+    """The first 50 characters of the last user message (as stored), or "New chat" when that is blank."""
+    title = storable_text(request.last_user_message.content[:TITLE_CHARS])
     return title if title.strip() else DEFAULT_TITLE
 
 
