@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from testkit import System, create_db_user, internal_headers
+from testkit import System, create_db_user, free_port, internal_headers
 
 AUDIENCE = "conversation-service"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -181,6 +181,16 @@ ROUTES = [
 ]
 
 
+async def test_head_tells_whether_the_conversation_is_the_callers(alice: Caller, bob: Caller) -> None:
+    """The owner check llm-service makes before a chat: a status, no body."""
+    created = await alice.create("mine")
+    own = await alice.call("HEAD", f"/api/conversations/{created['id']}")
+    assert (own.status_code, own.content) == (200, b"")
+    assert (await bob.call("HEAD", f"/api/conversations/{created['id']}")).status_code == 404
+    assert (await alice.call("HEAD", f"/api/conversations/{2**62}")).status_code == 404
+    assert (await alice.call("HEAD", "/api/conversations/0")).status_code == 404
+
+
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 async def test_someone_elses_conversation_is_not_found(
     alice: Caller, bob: Caller, method: str, path: str, body: dict[str, str] | None
@@ -221,3 +231,24 @@ async def test_a_credential_for_another_service_is_401(
     headers = internal_headers(system, user_id=create_db_user(system.database), audience="billing-service")
     response = await conversation_api.get("/api/conversations", headers=headers)
     assert response.status_code == 401
+
+
+async def test_an_unreachable_database_is_503_not_500(system: System, alice: Caller) -> None:
+    """An outage is the caller's cue to try again later; it is not reported as a bug."""
+    system.stop("conversation")
+    try:
+        system.start(
+            "conversation", extra_env={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
+        )
+        response = await alice.call("GET", "/api/conversations")
+    finally:
+        system.stop("conversation")
+        system.start("conversation")
+    assert response.status_code == 503, response.text
+    assert response.json() == {
+        "code": 503,
+        "message": "The service is unavailable, please try again later.",
+        "data": None,
+    }
+    assert response.headers["Retry-After"] == "5"
+    assert (await alice.call("GET", "/api/conversations")).status_code == 200

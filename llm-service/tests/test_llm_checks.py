@@ -146,6 +146,20 @@ async def test_another_users_conversation_is_404_without_a_dashscope_call(
     assert await standin_calls(system, intruder.apikey) == []
 
 
+async def test_a_missing_key_is_reported_before_someone_elses_conversation(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """The key and the conversation are checked at once; the key's answer still comes first."""
+    owner = await new_user(gateway)
+    created = await gateway.post("/api/conversations", json={"title": "private"}, headers=owner.headers)
+    assert created.status_code == 201, created.text
+    keyless = await make_user(gateway, apikey=None)
+    body = chat_body("let me in", conversation_id=created.json()["data"]["id"])
+    response = await gateway.post(CHAT, json=body, headers=keyless.headers)
+    assert response.status_code == 400, response.text
+    assert "No DashScope API key" in response.json()["message"]
+
+
 @pytest.mark.parametrize("conversation_id", [987654321, 0, -5])
 async def test_missing_conversation_is_404(
     gateway: httpx.AsyncClient, system: System, conversation_id: int

@@ -1,14 +1,16 @@
-"""A pooled connection the server closed is replaced at checkout, without an error reaching the caller."""
+"""A pooled connection the server closed is replaced at checkout, without an error reaching the caller;
+an outage of the database is told apart from a bug (a 503 and a retry, not a 500 and a dead letter)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import psycopg
-from shared.db import create_engine, sync_database_url
+import pytest
+from shared.db import create_engine, is_transient_error, sync_database_url
 from sqlalchemy import text
 
-from testkit import ScratchDatabase
+from testkit import ScratchDatabase, free_port
 
 
 async def _backend_pid(engine_url: str, terminate: bool) -> tuple[int, int]:
@@ -36,3 +38,36 @@ def test_pool_reuses_a_live_connection(database: ScratchDatabase) -> None:
 def test_pool_replaces_a_connection_the_server_closed(database: ScratchDatabase) -> None:
     first, second = asyncio.run(_backend_pid(database.url, terminate=True))
     assert first != second
+
+
+async def _error_of(engine_url: str, statement: str, *, terminate_first: bool = False) -> BaseException:
+    engine = create_engine(engine_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            if terminate_first:
+                pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                dsn = sync_database_url(engine_url).replace("postgresql+psycopg://", "postgresql://")
+                with psycopg.connect(dsn, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await connection.execute(text(statement))
+    except Exception as exc:
+        return exc
+    finally:
+        await engine.dispose()
+    raise AssertionError(f"{statement!r} did not fail")
+
+
+def test_an_unreachable_database_is_transient() -> None:
+    error = asyncio.run(_error_of(f"postgresql://postgres@127.0.0.1:{free_port()}/x", "SELECT 1"))
+    assert is_transient_error(error), repr(error)
+
+
+def test_a_connection_lost_mid_transaction_is_transient(database: ScratchDatabase) -> None:
+    error = asyncio.run(_error_of(database.url, "SELECT 1", terminate_first=True))
+    assert is_transient_error(error), repr(error)
+
+
+@pytest.mark.parametrize("statement", ["SELECT * FROM no_such_table", "SELECT 1 / 0"])
+def test_a_failing_statement_is_not_transient(database: ScratchDatabase, statement: str) -> None:
+    error = asyncio.run(_error_of(database.url, statement))
+    assert not is_transient_error(error), repr(error)

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import MetaData, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -80,6 +81,24 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     """Pool checkout hook: a DisconnectionError makes the pool drop this connection and take another."""
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+# PostgreSQL's error classes that mean "not now" rather than "never": connection exceptions, insufficient
+# resources (too many connections, disk full) and operator intervention (shutting down, starting up).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P")
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """A failure of the infrastructure (the database or the network unreachable, the pool exhausted), not
+    of the request or event itself: worth retrying, and a 503 rather than a 500 for a caller."""
+    if isinstance(exc, OSError | PoolTimeoutError):  # refused/reset connections, timeouts, pool exhausted
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig  # type: ignore[assignment]  # the driver's error, with PostgreSQL's SQLSTATE
+    sqlstate = getattr(exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -10,9 +10,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_transient_error
 from shared.envelope import envelope
 
 logger = logging.getLogger("shared.errors")
+
+# Sent with a 503 for an outage of the database: when a client may reasonably try again.
+RETRY_LATER = {"Retry-After": "5"}
 
 _DEFAULT_MESSAGES = {
     400: "The request is not valid.",
@@ -80,5 +84,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient_error(exc):  # the database unreachable or overloaded: try again, not a bug
+            logger.error(
+                "a dependency is unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            return envelope(None, status=503, message=_DEFAULT_MESSAGES[503], headers=RETRY_LATER)
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(None, status=500, message=_DEFAULT_MESSAGES[500])

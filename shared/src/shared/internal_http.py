@@ -64,6 +64,13 @@ class InternalClient:
             body = await response.json(content_type=None)
             return response.status, body
 
+    async def request_status(self, method: str, path: str, *, user_id: int) -> int:
+        """Send one call that needs only its answer's status (a HEAD, say)."""
+        async with self.session.request(
+            method, self.base_url + path, headers=self.headers_for(user_id)
+        ) as response:
+            return response.status
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

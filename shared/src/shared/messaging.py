@@ -16,9 +16,8 @@ from typing import Any, cast
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from shared.db import is_transient_error
 from shared.events import COMPLETION_STREAM, DEAD_LETTER_STREAM, STREAM_MAX_LEN, CompletionEvent
 
 logger = logging.getLogger("shared.messaging")
@@ -35,17 +34,6 @@ StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 def consumer_name(group: str) -> str:
     """Unique per process, so a restarted consumer never owns its predecessor's pending entries."""
     return f"{group}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def is_transient_error(exc: BaseException) -> bool:
-    """A failure of the infrastructure (database or network unreachable), not of the event itself.
-
-    Such failures do not count towards the dead letter: an outage longer than a few retries must not
-    park every event that arrived during it.
-    """
-    if isinstance(exc, OSError | PoolTimeoutError):  # refused/reset connections, timeouts, pool exhausted
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 @dataclass
@@ -73,6 +61,8 @@ class StreamConsumer:
     entries idle longer than `claim_idle_ms` are reclaimed by any consumer of the group (XAUTOCLAIM);
     an entry delivered `max_deliveries` times, or one that is not a valid event, goes to the dead-letter
     stream with the reason, and the group moves on. Handlers must be idempotent (by `event_id`).
+    A transient failure (`is_transient`: the database unreachable, say) does not count towards the dead
+    letter: an outage longer than a few retries must not park every event that arrived during it.
     """
 
     def __init__(

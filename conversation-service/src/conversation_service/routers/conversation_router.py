@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from shared.dependencies import CurrentUserId, SessionDep
 from shared.envelope import ApiResponse, envelope
 
@@ -66,6 +66,14 @@ async def get_conversation(session: SessionDep, user_id: CurrentUserId, conversa
         }
     )
     return envelope(detail)
+
+
+@router.head("/{conversation_id}", response_class=Response)
+async def check_conversation(session: SessionDep, user_id: CurrentUserId, conversation_id: int) -> Response:
+    """200 when the conversation is the caller's, 404 otherwise: the check before a chat, which reads
+    one row however long the conversation is."""
+    await conversation_service.get_conversation(session, conversation_id=conversation_id, user_id=user_id)
+    return Response(status_code=200)
 
 
 @router.put("/{conversation_id}", response_model=ApiResponse[ConversationResponse])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import aiohttp
 from shared.errors import AppError, NotFound
@@ -21,26 +22,31 @@ class ConversationServiceUnavailable(AppError):
         super().__init__(503, _UNAVAILABLE)
 
 
+@contextmanager
+def _unavailable_on_failure(path: str) -> Iterator[None]:
+    """A call that got no answer (refused, reset, timed out, garbled) is a 503 for our caller."""
+    try:
+        yield
+    except (aiohttp.ClientError, OSError, ValueError) as exc:  # OSError covers timeouts
+        logger.warning("conversation-service call failed", extra={"path": path, "error": type(exc).__name__})
+        raise ConversationServiceUnavailable() from None
+
+
 class ConversationClient:
     """The two calls llm-service makes; every failure to get an answer is a 503, never a 500."""
 
     def __init__(self, internal: InternalClient) -> None:
         self._internal = internal
 
-    async def _call(self, method: str, path: str, *, user_id: int, json: Any = None) -> tuple[int, Any]:
-        try:
-            return await self._internal.request_json(method, path, user_id=user_id, json=json)
-        except (aiohttp.ClientError, OSError, ValueError) as exc:  # OSError covers timeouts
-            logger.warning(
-                "conversation-service call failed", extra={"path": path, "error": type(exc).__name__}
-            )
-            raise ConversationServiceUnavailable() from None
-
     async def ensure_owned(self, *, user_id: int, conversation_id: int) -> None:
-        """Return when the conversation is the user's; 404 otherwise (someone else's or missing)."""
+        """Return when the conversation is the user's; 404 otherwise (someone else's or missing).
+
+        A HEAD: the answer is one row's existence, not the conversation with all its messages."""
         if not 1 <= conversation_id <= _MAX_CONVERSATION_ID:
             raise NotFound(CONVERSATION_NOT_FOUND)
-        status, _ = await self._call("GET", f"/api/conversations/{conversation_id}", user_id=user_id)
+        path = f"/api/conversations/{conversation_id}"
+        with _unavailable_on_failure(path):
+            status = await self._internal.request_status("HEAD", path, user_id=user_id)
         if status == 404:
             raise NotFound(CONVERSATION_NOT_FOUND)
         if status != 200:
@@ -49,7 +55,11 @@ class ConversationClient:
 
     async def create(self, *, user_id: int, title: str) -> int:
         """Create a conversation of the user's; its id."""
-        status, body = await self._call("POST", "/api/conversations", user_id=user_id, json={"title": title})
+        path = "/api/conversations"
+        with _unavailable_on_failure(path):
+            status, body = await self._internal.request_json(
+                "POST", path, user_id=user_id, json={"title": title}
+            )
         data = body.get("data") if isinstance(body, dict) else None
         conversation_id = data.get("id") if isinstance(data, dict) else None
         if status != 201 or not isinstance(conversation_id, int):

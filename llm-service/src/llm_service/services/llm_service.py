@@ -1,7 +1,8 @@
 """The chat itself (seed §2): checks, the DashScope call, SSE frames and the completion event.
 
-Order of a chat: the model (exists, active, an LLM), the caller's own DashScope key, the conversation
-(the caller's, asked of conversation-service: no DashScope call for someone else's), then DashScope.
+Order of a chat: the model (exists, active, an LLM), then the caller's own DashScope key and the
+conversation (the caller's, asked of conversation-service: no DashScope call for someone else's) at
+once, then DashScope.
 A new conversation is created only once DashScope has started answering, so a failure before any
 output leaves nothing behind. Every reply that produced output is recorded as exactly one completion
 event (CONTRACT §4), also when the client went away or DashScope failed midway.
@@ -13,6 +14,7 @@ minute for DashScope, and a pooled database connection must not wait with it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -274,17 +276,19 @@ class LlmService:
         return StreamReply(conversation_id=conversation_id, frames=frames)
 
     async def _check(self, request: ChatRequest) -> _Checked:
-        """Model, key and conversation, in that order; raises the matching 400/404/503."""
+        """Model, key and conversation, in that order; raises the matching 400/404/503.
+
+        The key and the conversation are asked for at once (a database read and a call to
+        conversation-service), and their failures are still reported in that order.
+        """
         model = _chat_model(await self._models.get(request.model), request.model)
-        async with unit_of_work(self._sessions) as db:  # the key is read fresh: never cached
-            encrypted_key = await user_repository.get_encrypted_apikey(db, self.user_id)
-        api_key = self._cipher.decrypt(encrypted_key) if encrypted_key else None
-        if not api_key:
-            raise AppError(400, NO_APIKEY)
-        if request.conversation_id is not None:
-            await self._conversations.ensure_owned(
-                user_id=self.user_id, conversation_id=request.conversation_id
-            )
+        api_key, owned = await asyncio.gather(
+            self._api_key(), self._ensure_conversation_owned(request), return_exceptions=True
+        )
+        if isinstance(api_key, BaseException):
+            raise api_key
+        if isinstance(owned, BaseException):
+            raise owned
         params = ChatParams(
             model=model.name,
             messages=[message.model_dump() for message in request.messages],
@@ -293,6 +297,22 @@ class LlmService:
             max_tokens=request.max_tokens,
         )
         return _Checked(model_id=model.id, model_name=model.name, api_key=api_key, params=params)
+
+    async def _api_key(self) -> str:
+        """The caller's own DashScope key, read fresh (never cached); 400 when none is set."""
+        async with unit_of_work(self._sessions) as db:
+            encrypted_key = await user_repository.get_encrypted_apikey(db, self.user_id)
+        api_key = self._cipher.decrypt(encrypted_key) if encrypted_key else None
+        if not api_key:
+            raise AppError(400, NO_APIKEY)
+        return api_key
+
+    async def _ensure_conversation_owned(self, request: ChatRequest) -> None:
+        """404 unless the given conversation (if any) is the caller's."""
+        if request.conversation_id is not None:
+            await self._conversations.ensure_owned(
+                user_id=self.user_id, conversation_id=request.conversation_id
+            )
 
     async def _conversation_for(self, request: ChatRequest) -> tuple[int, bool]:
         """The given conversation, or a new one titled from the message; and whether it is new."""
