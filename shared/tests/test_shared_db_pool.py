@@ -7,7 +7,13 @@ import asyncio
 
 import psycopg
 import pytest
-from shared.db import create_engine, is_transient_error, sync_database_url
+from shared.db import (
+    create_engine,
+    create_session_factory,
+    is_transient_error,
+    sync_database_url,
+    unit_of_work,
+)
 from sqlalchemy import text
 
 from testkit import ScratchDatabase, free_port
@@ -71,3 +77,34 @@ def test_a_connection_lost_mid_transaction_is_transient(database: ScratchDatabas
 def test_a_failing_statement_is_not_transient(database: ScratchDatabase, statement: str) -> None:
     error = asyncio.run(_error_of(database.url, statement))
     assert not is_transient_error(error), repr(error)
+
+
+async def _burst_then_one_more(engine_url: str) -> list[int]:
+    """200 transactions at once on a pool of 2, some failing and some cancelled while they wait; then
+    one more, which must find a slot (a leaked slot would make it wait forever)."""
+    engine = create_engine(engine_url, pool_size=2)
+    sessions = create_session_factory(engine)
+
+    async def transaction(index: int) -> int:
+        async with unit_of_work(sessions) as session:
+            value = (await session.execute(text("SELECT CAST(:i AS integer)"), {"i": index})).scalar_one()
+            if index % 10 == 0:
+                raise ValueError("a failing transaction gives its slot back too")
+            return int(value)
+
+    try:
+        waiting = [asyncio.create_task(transaction(1_000 + i)) for i in range(20)]
+        outcomes = await asyncio.gather(*(transaction(i) for i in range(200)), return_exceptions=True)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        async with asyncio.timeout(5):
+            assert await transaction(7) == 7
+        return [outcome for outcome in outcomes if isinstance(outcome, int)]
+    finally:
+        await engine.dispose()
+
+
+def test_a_burst_larger_than_the_pool_completes_and_gives_every_slot_back(database: ScratchDatabase) -> None:
+    results = asyncio.run(_burst_then_one_more(database.url))
+    assert results == [i for i in range(200) if i % 10]

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 
 from shared.consumer_process import consumer_main
-from shared.db import unit_of_work
+from shared.db import SessionFactory, unit_of_work
 from shared.events import BILLING_GROUP, CompletionEvent
 from shared.messaging import EventHandler
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from billing_service.config import get_settings
 from billing_service.services.billing_calculator import BillingCalculator
@@ -24,7 +23,7 @@ logger = logging.getLogger(__name__)
 GROUP = BILLING_GROUP
 
 
-def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHandler:
+def build_handler(session_factory: SessionFactory) -> EventHandler:
     """One transaction per batch of events; the consumer acknowledges them only after it committed."""
     prices = PriceBook(ttl_s=get_settings().price_cache_ttl_s)
     calculator = BillingCalculator()

@@ -10,10 +10,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from shared.consumer_process import consumer_main
-from shared.db import unit_of_work
+from shared.db import SessionFactory, unit_of_work
 from shared.events import CONVERSATION_GROUP, CompletionEvent
 from shared.messaging import EventHandler, Housekeeping
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversation_service.config import get_settings
 from conversation_service.repositories import processed_event_repository
@@ -24,7 +23,7 @@ logger = logging.getLogger(__name__)
 GROUP = CONVERSATION_GROUP
 
 
-def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHandler:
+def build_handler(session_factory: SessionFactory) -> EventHandler:
     """One transaction per batch of events; the consumer acknowledges them only after it committed."""
 
     async def handle(events: list[CompletionEvent]) -> None:
@@ -38,7 +37,7 @@ def build_handler(session_factory: async_sessionmaker[AsyncSession]) -> EventHan
 FORGET_BATCH = 5_000  # ids per transaction: short transactions, whatever the backlog
 
 
-def build_housekeeping(session_factory: async_sessionmaker[AsyncSession]) -> Housekeeping:
+def build_housekeeping(session_factory: SessionFactory) -> Housekeeping:
     """Forget the ids of events applied longer ago than the retention (the table would grow forever)."""
     retention = timedelta(days=get_settings().processed_event_retention_days)
 

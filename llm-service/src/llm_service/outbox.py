@@ -25,12 +25,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from shared.db import Base, unit_of_work
+from shared.db import Base, SessionFactory, unit_of_work
 from shared.events import COMPLETION_STREAM, EVENT_FIELD, STREAM_MAX_LEN, CompletionEvent
 from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 logger = logging.getLogger("llm_service.outbox")
@@ -77,7 +76,7 @@ class OutboxRelay:
     def __init__(
         self,
         *,
-        session_factory: async_sessionmaker[AsyncSession],
+        session_factory: SessionFactory,
         redis: Redis,
         poll_interval: float,
         batch_size: int = 100,
@@ -202,9 +201,7 @@ class CompletionRecorder:
     """Puts each completion event on the stream, or in the outbox when Redis cannot take it (or the outbox
     still holds earlier events)."""
 
-    def __init__(
-        self, *, session_factory: async_sessionmaker[AsyncSession], redis: Redis, relay: OutboxRelay
-    ) -> None:
+    def __init__(self, *, session_factory: SessionFactory, redis: Redis, relay: OutboxRelay) -> None:
         self._sessions = session_factory
         self._redis = redis
         self._relay = relay

@@ -15,10 +15,10 @@ from contextlib import suppress
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.app import Hook
-from shared.db import create_engine, create_session_factory
+from shared.db import SessionFactory, create_engine, create_session_factory
 from shared.logging import configure_logging
 from shared.messaging import EventHandler, Housekeeping, StreamConsumer
 from shared.settings import ConsumerSettings, settings_error_line
@@ -26,8 +26,8 @@ from shared.settings import ConsumerSettings, settings_error_line
 logger = logging.getLogger("shared.consumer_process")
 
 CONSUMER_POOL_SIZE = 3  # one transaction at a time, a spare for the per-event fallback, housekeeping
-HandlerFactory = Callable[[async_sessionmaker[AsyncSession]], EventHandler]
-HousekeepingFactory = Callable[[async_sessionmaker[AsyncSession]], Housekeeping]
+HandlerFactory = Callable[[SessionFactory], EventHandler]
+HousekeepingFactory = Callable[[SessionFactory], Housekeeping]
 
 
 def consumer_hooks(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -101,13 +102,38 @@ def is_transient_error(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+class SessionFactory(async_sessionmaker[AsyncSession]):
+    """Sessions of one engine (loaded objects stay usable after commit), and as many slots for
+    `unit_of_work` as the engine's pool has connections.
+
+    A transaction waiting for a pooled connection inside SQLAlchemy waits in a greenlet whose slice of
+    the C stack is copied to the heap (about 18 KiB each, measured): a burst of a thousand chats was
+    18 MiB of waiting. Waiting for a slot first costs a plain asyncio waiter instead, and is faster.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self.slots = asyncio.Semaphore(engine.pool.size())  # type: ignore[attr-defined]
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return SessionFactory(engine)
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends normally, rolled back otherwise."""
-    async with factory() as session, session.begin():
-        yield session
+async def unit_of_work(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends normally, rolled back otherwise.
+
+    It holds one of the factory's slots while it runs, so it must not open another inside (with every
+    slot held that way, each would wait for another forever).
+    """
+    try:
+        async with asyncio.timeout(POOL_TIMEOUT_SECONDS):
+            await factory.slots.acquire()
+    except TimeoutError:
+        raise PoolTimeoutError(f"no database connection was free within {POOL_TIMEOUT_SECONDS:g} s") from None
+    try:
+        async with factory() as session, session.begin():
+            yield session
+    finally:
+        factory.slots.release()

@@ -6,10 +6,9 @@ import asyncio
 import logging
 import time
 
-from shared.db import unit_of_work
+from shared.db import SessionFactory, unit_of_work
 from shared.errors import AppError
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.users.repository import UserRepository
 
@@ -30,9 +29,9 @@ class ActiveUsers:
         self._ttl = ttl
         self._until: dict[int, float] = {}
         self._pending: dict[int, asyncio.Future[bool]] = {}
-        self._session_factory: async_sessionmaker[AsyncSession] | None = None
+        self._session_factory: SessionFactory | None = None
 
-    def bind(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def bind(self, session_factory: SessionFactory) -> None:
         """Use the app's sessions (they exist once the app has started)."""
         self._session_factory = session_factory
 

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
-from shared.db import storable_text, unit_of_work
+from shared.db import SessionFactory, storable_text, unit_of_work
 from shared.errors import AppError
 from shared.events import CompletionEvent, CompletionStatus, StoredMessage, Usage
 from shared.models import Model
 from shared.security import ApiKeyCipher
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from llm_service.outbox import CompletionRecorder
 from llm_service.repositories import model_repository, user_repository
@@ -196,7 +195,7 @@ class LlmService:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: SessionFactory,
         user_id: int,
         dashscope: DashScopeClient,
         conversations: ConversationClient,

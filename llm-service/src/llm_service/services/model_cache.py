@@ -7,8 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from shared.db import unit_of_work
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from shared.db import SessionFactory, unit_of_work
 
 from llm_service.repositories import model_repository
 
@@ -28,7 +27,7 @@ class ModelInfo:
 class ModelCache:
     """Model rows by name, each read from the database at most once per TTL."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl: float = DEFAULT_TTL_S) -> None:
+    def __init__(self, sessions: SessionFactory, *, ttl: float = DEFAULT_TTL_S) -> None:
         self._sessions = sessions
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ModelInfo]] = {}
