@@ -20,6 +20,9 @@ from llm_service.services.dashscope_client import DashScopeClient
 from llm_service.services.model_cache import ModelCache
 
 SERVICE_NAME = "llm-service"
+# Calls to conversation-service are short (an owner check, a creation); a burst of chats queues for
+# these connections here rather than opening a socket each and queueing inside conversation-service.
+CONVERSATION_SERVICE_CONNECTIONS = 64
 
 
 def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
@@ -46,6 +49,7 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
                 secret=settings.internal_secret,
                 ttl=settings.internal_token_ttl_seconds,
                 timeout=aiohttp.ClientTimeout(total=10, connect=2),
+                limit=CONVERSATION_SERVICE_CONNECTIONS,
             )
         )
         relay = OutboxRelay(
