@@ -251,4 +251,5 @@ async def test_an_unreachable_database_is_503_not_500(system: System, alice: Cal
         "data": None,
     }
     assert response.headers["Retry-After"] == "5"
+    assert response.headers["X-Request-Id"]  # answered inside the request log, like any other error
     assert (await alice.call("GET", "/api/conversations")).status_code == 200

@@ -50,9 +50,10 @@ def test_defaults(clean_env: None) -> None:
         ({"JWT_SECRET": "i" * 40}, "jwt_secret"),  # the same as INTERNAL_SECRET
         ({"APIKEY_ENCRYPTION_KEY": ""}, "apikey_encryption_key"),
         ({"APIKEY_ENCRYPTION_KEY": "k" * 31}, "apikey_encryption_key"),
+        ({"DB_POOL_SIZE": "0"}, "db_pool_size"),  # no connection to run a transaction on
     ],
 )
-def test_weak_secrets_are_refused(clean_env: None, env: dict[str, str], field: str) -> None:
+def test_weak_secrets_and_bad_values_are_refused(clean_env: None, env: dict[str, str], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         settings(**env)
     assert [error["loc"] for error in info.value.errors()] == [(field,)]

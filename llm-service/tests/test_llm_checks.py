@@ -234,6 +234,7 @@ async def test_conversation_service_down_is_503_and_leaves_nothing(
     finally:
         system.start("conversation")
     assert checked.status_code == 503, checked.text
+    assert checked.headers["Retry-After"] == "5"
     assert creating.status_code == 503, creating.text
     assert creating.headers["content-type"].startswith("application/json")
     assert user.apikey is not None

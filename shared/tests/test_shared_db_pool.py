@@ -73,6 +73,21 @@ def test_a_connection_lost_mid_transaction_is_transient(database: ScratchDatabas
     assert is_transient_error(error), repr(error)
 
 
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (OSError("Multiple exceptions: connect to 10.0.0.1 failed"), True),
+        (TimeoutError(), True),
+        (FileNotFoundError(2, "no such file"), False),
+        (PermissionError(13, "denied"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_network_kinds_of_os_error_are_transient(error: Exception, transient: bool) -> None:
+    assert is_transient_error(error) is transient
+
+
 @pytest.mark.parametrize("statement", ["SELECT * FROM no_such_table", "SELECT 1 / 0"])
 def test_a_failing_statement_is_not_transient(database: ScratchDatabase, statement: str) -> None:
     error = asyncio.run(_error_of(database.url, statement))

@@ -48,7 +48,8 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
                 caller=SERVICE_NAME,
                 secret=settings.internal_secret,
                 ttl=settings.internal_token_ttl_seconds,
-                timeout=aiohttp.ClientTimeout(total=10, connect=2),
+                # sock_connect, not connect: waiting for one of the pooled connections is not a failure to connect.
+                timeout=aiohttp.ClientTimeout(total=10, sock_connect=2),
                 limit=CONVERSATION_SERVICE_CONNECTIONS,
             )
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from asyncpg import PostgresError
 from sqlalchemy import MetaData, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -84,22 +86,34 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
         raise DisconnectionError("the server closed this pooled connection")
 
 
-# PostgreSQL's error classes that mean "not now" rather than "never": connection exceptions, insufficient
-# resources (too many connections, disk full) and operator intervention (shutting down, starting up).
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P")
+def _is_transient_sqlstate(sqlstate: str) -> bool:
+    """PostgreSQL's codes for "not now" rather than "never": a connection exception (class 08, but not
+    a protocol violation), insufficient resources (53: too many connections, disk full), and the server
+    shutting down, crashed or starting up (57P01–57P03)."""
+    return (
+        (sqlstate.startswith("08") and sqlstate != "08P01")
+        or sqlstate.startswith("53")
+        or sqlstate in ("57P01", "57P02", "57P03")
+    )
+
+
+# Every kind of exception `is_transient_error` may accept: handlers register for these.
+TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (OSError, PoolTimeoutError, DBAPIError, PostgresError)
 
 
 def is_transient_error(exc: BaseException) -> bool:
     """A failure of the infrastructure (the database or the network unreachable, the pool exhausted), not
     of the request or event itself: worth retrying, and a 503 rather than a 500 for a caller."""
-    if isinstance(exc, OSError | PoolTimeoutError):  # refused/reset connections, timeouts, pool exhausted
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | PoolTimeoutError):
+        return True
+    if type(exc) is OSError:  # what connecting raises for an unreachable host (not a missing file)
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         exc = exc.orig  # type: ignore[assignment]  # the driver's error, with PostgreSQL's SQLSTATE
     sqlstate = getattr(exc, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+    return isinstance(sqlstate, str) and _is_transient_sqlstate(sqlstate)
 
 
 class SessionFactory(async_sessionmaker[AsyncSession]):

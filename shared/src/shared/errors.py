@@ -10,12 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import is_transient_error
+from shared.db import TRANSIENT_ERROR_TYPES, is_transient_error
 from shared.envelope import envelope
 
 logger = logging.getLogger("shared.errors")
 
-# Sent with a 503 for an outage of the database: when a client may reasonably try again.
+# Sent with every 503 (something this service depends on is unavailable): when a client may try again.
 RETRY_LATER = {"Retry-After": "5"}
 
 _DEFAULT_MESSAGES = {
@@ -41,7 +41,7 @@ class AppError(Exception):
     def __init__(self, status: int, message: str | None = None, *, headers: dict[str, str] | None = None):
         self.status = status
         self.message = message or _DEFAULT_MESSAGES.get(status, "The request failed.")
-        self.headers = headers
+        self.headers = RETRY_LATER if headers is None and status == 503 else headers
         super().__init__(self.message)
 
 
@@ -82,15 +82,20 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
         return envelope(errors, status=422, message=f"Invalid field {where}: {first['msg']}.")
 
+    async def _outage(request: Request, exc: Exception) -> JSONResponse:
+        """The database unreachable or overloaded: a 503 to try again later, not a bug. Anything else of
+        these types goes on to `_unexpected`."""
+        if not is_transient_error(exc):
+            raise exc
+        logger.error(
+            "a dependency is unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return envelope(None, status=503, message=_DEFAULT_MESSAGES[503], headers=RETRY_LATER)
+
+    for kind in TRANSIENT_ERROR_TYPES:
+        app.add_exception_handler(kind, _outage)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_transient_error(exc):  # the database unreachable or overloaded: try again, not a bug
-            logger.error(
-                "a dependency is unavailable on %s %s: %s",
-                request.method,
-                request.url.path,
-                type(exc).__name__,
-            )
-            return envelope(None, status=503, message=_DEFAULT_MESSAGES[503], headers=RETRY_LATER)
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(None, status=500, message=_DEFAULT_MESSAGES[500])

@@ -32,7 +32,7 @@ class InternalClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens = InternalTokens(secret=secret, audience=audience, caller=caller, ttl=ttl)
-        self._timeout = timeout or aiohttp.ClientTimeout(total=10, connect=2)
+        self._timeout = timeout or aiohttp.ClientTimeout(total=10, sock_connect=2)
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
 

@@ -29,7 +29,7 @@ class BaseServiceSettings(BaseSettings):
     internal_secret: str
     host: str = "127.0.0.1"
     log_level: str = "INFO"
-    db_pool_size: int = 10
+    db_pool_size: int = Field(default=10, ge=1)
     internal_token_ttl_seconds: int = 60
 
     @property
