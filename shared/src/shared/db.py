@@ -131,6 +131,7 @@ class SessionFactory(async_sessionmaker[AsyncSession]):
 
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    """The sessions (and unit-of-work slots) of `engine`; one per engine."""
     return SessionFactory(engine)
 
 
