@@ -108,19 +108,33 @@ def level_tables(figures: ChatFigures, c: int, pacings: list[str]) -> str:
 
 
 def _process_table(figures: ChatFigures, c: int, pacing: str) -> str:
+    """Memory and CPU per process; when the paths ran one after another, also each process's CPU per
+    stream through the gateway (what a chat costs the whole system, process by process)."""
     runs = {path: figures.runs[(c, pacing, path)] for path in PATHS}
-    columns = {"all paths, interleaved": runs["gateway"]} if runs["gateway"].shared else runs
+    gateway = runs["gateway"]
+    columns = {"all paths, interleaved": gateway} if gateway.shared else runs
+    per_stream = not gateway.shared and len(gateway.result.samples) > 0
     rows = [
         (
             name,
             mib(max(run.usage[name].peak_rss_mib for run in runs.values())),
             *(f"{run.cpu_percent(name):.0f}" for run in columns.values()),
+            *(
+                [f"{1000 * gateway.usage[name].cpu_seconds / len(gateway.result.samples):.1f}"]
+                if per_stream
+                else []
+            ),
         )
-        for name in runs["gateway"].usage
+        for name in gateway.usage
     ]
     return table(
         f"Processes, {c} concurrent, {pacing} (CPU % of one core during each path's run)",
-        ["process", "peak RSS MiB", *(f"CPU% {column}" for column in columns)],
+        [
+            "process",
+            "peak RSS MiB",
+            *(f"CPU% {column}" for column in columns),
+            *(["CPU ms per gateway stream"] if per_stream else []),
+        ],
         rows,
     )
 
