@@ -19,15 +19,20 @@ from sqlalchemy import text
 from testkit import ScratchDatabase, free_port
 
 
+def _terminate_backend(engine_url: str, pid: int) -> None:
+    """End one server process from outside, as a restart or an administrator would."""
+    dsn = sync_database_url(engine_url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
 async def _backend_pid(engine_url: str, terminate: bool) -> tuple[int, int]:
     engine = create_engine(engine_url, pool_size=1)
     try:
         async with engine.connect() as connection:
             first = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         if terminate:
-            dsn = sync_database_url(engine_url).replace("postgresql+psycopg://", "postgresql://")
-            with psycopg.connect(dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+            _terminate_backend(engine_url, first)
             await asyncio.sleep(0.2)  # the close reaches the pooled connection
         async with engine.connect() as connection:
             second = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
@@ -52,9 +57,7 @@ async def _error_of(engine_url: str, statement: str, *, terminate_first: bool = 
         async with engine.connect() as connection:
             if terminate_first:
                 pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-                dsn = sync_database_url(engine_url).replace("postgresql+psycopg://", "postgresql://")
-                with psycopg.connect(dsn, autocommit=True) as admin:
-                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                _terminate_backend(engine_url, pid)
             await connection.execute(text(statement))
     except Exception as exc:
         return exc
