@@ -16,6 +16,7 @@ from llm_testkit import (
     standin_calls,
     wait_for_outcome,
 )
+from shared.security import ApiKeyCipher
 
 from testkit import System, make_user
 
@@ -109,6 +110,27 @@ async def test_missing_apikey_is_400(gateway: httpx.AsyncClient, stream: bool) -
         "No DashScope API key is set: add yours with PUT /api/users/me/apikey."
     )
     assert await conversation_count(gateway, user) == 0
+
+
+async def test_a_key_stored_under_another_encryption_key_counts_as_unset_and_is_logged(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    """A changed APIKEY_ENCRYPTION_KEY: the user is asked to set a key again, the operator is told why."""
+    user = await new_user(gateway)
+    assert user.apikey is not None
+    stored = ApiKeyCipher("some-earlier-apikey-encryption-key-0123456789").encrypt(user.apikey)
+    with system.database.connect() as conn:
+        conn.execute("UPDATE aigcspace.users SET apikey = %s WHERE id = %s", (stored, user.id))
+    response = await gateway.post(CHAT, json=chat_body("hi"), headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("No DashScope API key is set")
+    me = (await gateway.get("/api/users/me", headers=user.headers)).json()["data"]
+    assert me["has_apikey"] is False and me["apikey_hint"] is None
+    for process in ("llm", "gateway"):
+        log = system.log(process)
+        assert "a stored DashScope key cannot be decrypted" in log, process
+        assert user.apikey not in log and stored not in log
+    assert await standin_calls(system, user.apikey) == []
 
 
 @BOTH_MODES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -11,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 _hasher = PasswordHasher()
+logger = logging.getLogger("shared.security")
 
 
 @lru_cache(maxsize=1)
@@ -42,10 +44,18 @@ class ApiKeyCipher:
         return self._fernet.encrypt(apikey.encode()).decode()
 
     def decrypt(self, token: str) -> str | None:
-        """The plain key, or None when it was encrypted under another key (treated as no key)."""
+        """The plain key, or None when it was encrypted under another key (treated as no key).
+
+        That happens when APIKEY_ENCRYPTION_KEY was changed (a new `.env` against an old database):
+        the user is told to set a key, and the operator is told why in the log.
+        """
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
+            logger.warning(
+                "a stored DashScope key cannot be decrypted: it was encrypted under another "
+                "APIKEY_ENCRYPTION_KEY, so it counts as not set until its user sets it again"
+            )
             return None
 
 
