@@ -56,6 +56,9 @@ def bad_headers(name: str, secret: str, user_id: int) -> dict[str, str]:
         "no sub": "Bearer " + jwt.encode(claims(user_id, sub=None), secret, "HS256"),
         "no iat": "Bearer " + jwt.encode(claims(user_id, iat=None), secret, "HS256"),
         "unknown user": "Bearer " + jwt.encode(claims(2_000_000_000), secret, "HS256"),
+        "sub beyond bigint": "Bearer " + jwt.encode(claims(user_id, sub="9" * 23), secret, "HS256"),
+        "sub with a leading zero": "Bearer "
+        + jwt.encode(claims(user_id, sub=f"0{user_id}"), secret, "HS256"),
     }
     value = tokens[name]
     return {} if value is None else {"Authorization": value}
@@ -74,6 +77,8 @@ BAD = [
     "no sub",
     "no iat",
     "unknown user",
+    "sub beyond bigint",
+    "sub with a leading zero",
 ]
 
 

@@ -55,6 +55,23 @@ def test_access_token_refusals(token: str) -> None:
         decode_access_token(token, secret=SECRET)
 
 
+@pytest.mark.parametrize(
+    "sub",
+    ["0", "-1", "+7", "07", " 7", "7 ", "\u0667", "\u00b2", "9223372036854775808", "1" * 30, ""],
+)
+def test_sub_must_be_a_user_id_as_issued(sub: str) -> None:
+    """Only the form `str(user_id)` of a bigint id: no sign, leading zero, space or non-ASCII digit."""
+    now = int(time.time())
+    token = jwt.encode({"sub": sub, "iat": now, "exp": now + 60}, SECRET, algorithm="HS256")
+    with pytest.raises(InvalidToken):
+        decode_access_token(token, secret=SECRET)
+
+
+def test_the_largest_bigint_is_a_user_id() -> None:
+    token = create_access_token(secret=SECRET, user_id=2**63 - 1, expires_in=60)
+    assert decode_access_token(token, secret=SECRET) == 2**63 - 1
+
+
 def test_internal_token_is_bound_to_its_audience() -> None:
     token = create_internal_token(secret=SECRET, user_id=3, audience="billing-service", caller="gateway")
     assert decode_internal_token(token, secret=SECRET, audience="billing-service").user_id == 3

@@ -6,6 +6,7 @@ requires `exp`, `iat` and `sub`.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -103,8 +104,13 @@ def _decode(token: str, secret: str, **checks: str) -> dict[str, object]:
         raise InvalidToken(str(exc)) from exc
 
 
+_USER_ID = re.compile(r"[1-9][0-9]{0,18}")
+_MAX_USER_ID = 2**63 - 1  # ids are bigint
+
+
 def _user_id(claims: dict[str, object]) -> int:
+    """`sub` as the id it was issued for: ASCII digits, no sign or leading zero, within bigint."""
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.isdigit():
+    if not isinstance(sub, str) or not _USER_ID.fullmatch(sub) or int(sub) > _MAX_USER_ID:
         raise InvalidToken("sub is not a user id")
     return int(sub)
