@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 
 from testkit import System, make_user
 
@@ -114,6 +115,15 @@ async def test_login_unknown_user_and_wrong_password_are_indistinguishable(
         == unknown.json()
         == {"code": 401, "message": "Invalid username or password.", "data": None}
     )
+
+
+@pytest.mark.parametrize("username", ["ab\x00", "no such name", "é" * 5, "a"])
+async def test_login_with_a_name_no_one_can_have_is_the_same_401(
+    gateway: httpx.AsyncClient, username: str
+) -> None:
+    """A NUL in the name used to reach the database and fail there (500)."""
+    response = await gateway.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.json() == {"code": 401, "message": "Invalid username or password.", "data": None}
 
 
 async def test_login_of_an_inactive_user_is_401(gateway: httpx.AsyncClient, system: System) -> None:

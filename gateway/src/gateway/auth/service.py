@@ -8,7 +8,7 @@ from shared.tokens import create_access_token
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.passwords import PasswordHashing
-from gateway.auth.schemas import TokenResponse
+from gateway.auth.schemas import TokenResponse, could_be_username
 from gateway.users.repository import UserRepository
 from gateway.users.schemas import UserResponse
 from gateway.users.service import describe_user
@@ -48,7 +48,7 @@ class AuthService:
 
     async def login(self, *, username: str, password: str) -> TokenResponse:
         """A token for valid credentials of an active user; one message for every kind of refusal."""
-        user = await self.users.get_by_username(username)
+        user = await self.users.get_by_username(username) if could_be_username(username) else None
         valid = await self.passwords.verify(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
             raise Unauthorized(BAD_CREDENTIALS)
