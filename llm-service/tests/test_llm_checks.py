@@ -63,6 +63,26 @@ async def test_invalid_fields_are_422_without_a_dashscope_call(
     assert await standin_calls(system, user.apikey) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"model": "qwen-turbo", "messages": [{"role": "user", "content": "a\\ud800b"}]}', "content"),
+        ('{"model": "qwen-\\udfff", "messages": [{"role": "user", "content": "hi"}]}', "model"),
+    ],
+)
+async def test_a_lone_surrogate_is_422_without_a_dashscope_call(
+    gateway: httpx.AsyncClient, system: System, body: str, field: str
+) -> None:
+    """Valid JSON, but not text: it could be neither sent to DashScope nor stored (was a 502 or a 500)."""
+    user = await new_user(gateway)
+    headers = {**user.headers, "Content-Type": "application/json"}
+    response = await gateway.post(CHAT, content=body.encode(), headers=headers)
+    assert response.status_code == 422, response.text
+    assert field in response.json()["data"][0]["loc"]
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
 async def test_boundary_values_are_accepted(gateway: httpx.AsyncClient, system: System) -> None:
     user = await new_user(gateway)
     body = chat_body("edge", temperature=0, top_p=1, max_tokens=1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import PlainSerializer
+from pydantic import AfterValidator, PlainSerializer
 
 FOUR_PLACES = Decimal("0.0001")
 
@@ -31,3 +31,17 @@ def _iso_with_offset(value: datetime) -> str:
 
 # A point in time as ISO 8601 with its UTC offset, e.g. "2026-11-27T22:41:45.687284+00:00".
 Timestamp = Annotated[datetime, PlainSerializer(_iso_with_offset, return_type=str, when_used="json")]
+
+
+def _encodable(value: str) -> str:
+    # JSON may spell a lone surrogate ("\\ud800"); such a string is not text: it can be neither sent on
+    # as UTF-8 nor stored. Pydantic refuses it only in fields with a length or pattern constraint.
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+# Text that can be sent on and stored: a string without lone surrogates.
+UnicodeText = Annotated[str, AfterValidator(_encodable)]

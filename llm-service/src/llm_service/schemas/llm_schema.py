@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, field_validator, model_validator
-from shared.schemas import DecimalStr
+from shared.schemas import DecimalStr, UnicodeText
 
 Role = Literal["system", "user", "assistant"]
 
@@ -14,13 +14,13 @@ class ChatMessage(BaseModel):
     """One message sent to the model, exactly as DashScope will receive it."""
 
     role: Role
-    content: str
+    content: UnicodeText
 
 
 class ChatRequest(BaseModel):
     """A chat call; parameters left null are not sent to DashScope at all."""
 
-    model: str
+    model: UnicodeText
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, lt=2, allow_inf_nan=False)
