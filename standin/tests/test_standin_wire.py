@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from standin_server import StandIn
 
 SSE = {"X-DashScope-SSE": "enable", "Accept": "text/event-stream"}
@@ -103,6 +104,17 @@ def test_request_without_messages_is_invalid_parameter(standin: StandIn) -> None
     response = httpx.post(
         standin.generation_url, json={"model": "qwen-plus", "input": {}}, headers=auth("sk-test")
     )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "InvalidParameter"
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "stream"])
+def test_a_lone_surrogate_is_invalid_parameter(standin: StandIn, sse: bool) -> None:
+    """Valid JSON but not text (it was an unhandled 500 in plain text)."""
+    raw = json.dumps(body("a\ud800b")).encode()  # ensure_ascii: spelled as the escape \\ud800
+    headers = {**auth("sk-test"), "Content-Type": "application/json", **(SSE if sse else {})}
+    response = httpx.post(standin.generation_url, content=raw, headers=headers)
 
     assert response.status_code == 400
     assert response.json()["code"] == "InvalidParameter"

@@ -133,7 +133,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         body: Any
         try:
             body = json.loads(await request.body())
-        except ValueError:
+            # JSON may spell lone surrogates ("\\ud800"): not text, so refused like a malformed body.
+            json.dumps(body, ensure_ascii=False).encode()
+        except ValueError:  # UnicodeEncodeError included
             body = None
         fields = body if isinstance(body, dict) else {}
         api_key = _api_key(request.headers.get("authorization"))
