@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from shared.envelope import envelope
+from shared.errors import AppError
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,14 +22,13 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """Ready: the database and Redis both answer within a second."""
-    checks = {"database": await _check_database(request), "redis": await _check_redis(request)}
-    ready = all(checks.values())
-    return envelope(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
-        status=200 if ready else 503,
-        message="success" if ready else "A dependency of this service is unreachable.",
-    )
+    """Ready: the database and Redis both answer within a second; a 503 (in the error envelope, with
+    `Retry-After`) names what does not."""
+    checks = {"database": await _check_database(request), "Redis": await _check_redis(request)}
+    unreachable = [name for name, ok in checks.items() if not ok]
+    if unreachable:
+        raise AppError(503, f"Not ready: {' and '.join(unreachable)} unreachable.")
+    return envelope({"status": "ready"})
 
 
 async def _check_database(request: Request) -> bool:
