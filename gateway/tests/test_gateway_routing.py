@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import jwt
@@ -165,12 +166,40 @@ async def test_a_stopped_service_is_503_in_the_envelope(
         await asyncio.to_thread(system.start, "billing")
 
 
+TOO_LARGE = {"code": 413, "message": "The request body is too large.", "data": None}
+
+
 async def test_a_body_over_one_mebibyte_is_413(gateway: httpx.AsyncClient, member: UserSession) -> None:
     response = await gateway.post(
         "/api/conversations", content=b"{" + b" " * (1024 * 1024) + b"}", headers=member.headers
     )
     assert response.status_code == 413
-    assert response.json() == {"code": 413, "message": "The request body is too large.", "data": None}
+    assert response.json() == TOO_LARGE
+    assert response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["by-length", "chunked"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/auth/register"), ("POST", "/api/auth/login"), ("PUT", "/api/users/me/apikey")],
+)
+async def test_the_gateways_own_routes_refuse_a_body_over_the_limit_too(
+    gateway: httpx.AsyncClient, member: UserSession, method: str, path: str, chunked: bool
+) -> None:
+    """Registration and login need no token: without the limit anyone could make the gateway parse any
+    amount of JSON."""
+    padded = b'{"username": "nobody_here", "password": "' + b"p" * (1024 * 1024) + b'"}'
+
+    async def in_pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(padded), 64 * 1024):
+            yield padded[start : start + 64 * 1024]
+
+    headers = {**member.headers, "Content-Type": "application/json"}
+    response = await gateway.request(
+        method, path, content=in_pieces() if chunked else padded, headers=headers
+    )
+    assert response.status_code == 413
+    assert response.json() == TOO_LARGE
 
 
 @pytest.mark.parametrize("path", ["/api/nothing-here", "/api/llm", "/api/users/someone", "/nowhere"])

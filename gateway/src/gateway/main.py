@@ -8,12 +8,14 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from shared.app import create_service_app
 from shared.security import ApiKeyCipher
+from starlette.middleware import Middleware
 from starlette.staticfiles import StaticFiles
 
 from gateway.auth.passwords import PasswordHashing
 from gateway.auth.router import router as auth_router
 from gateway.auth.status import ActiveUsers
 from gateway.auth.tokens import AccessTokens
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import GatewaySettings, get_settings
 from gateway.proxy.routes import proxy_routes
 from gateway.proxy.upstreams import Upstreams
@@ -38,7 +40,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await upstreams.close()
 
     app = create_service_app(
-        service_name=SERVICE_NAME, settings=settings, on_startup=on_startup, on_shutdown=on_shutdown
+        service_name=SERVICE_NAME,
+        settings=settings,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
     )
     app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
     app.state.access_tokens = access_tokens

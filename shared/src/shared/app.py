@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from starlette.middleware import Middleware
 
 from shared.db import create_engine, create_session_factory
 from shared.errors import install_error_handlers
@@ -24,11 +25,13 @@ def create_service_app(
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     title: str | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """A FastAPI app with `app.state.{settings, engine, session_factory, redis, service_name}` ready.
 
     `on_startup` runs after the engine and Redis exist (start consumers and clients there);
-    `on_shutdown` runs before they are closed.
+    `on_shutdown` runs before they are closed. `middleware` runs inside the request log, outermost
+    first, so what it answers is logged and carries the request id.
     """
     configure_logging(service_name, settings.log_level)
 
@@ -56,5 +59,6 @@ def create_service_app(
     app.state.service_name = service_name
     install_error_handlers(app)
     app.include_router(health_router)
+    app.user_middleware[0:0] = middleware
     app.add_middleware(RequestLogMiddleware)
     return app

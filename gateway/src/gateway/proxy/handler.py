@@ -1,6 +1,6 @@
 """The proxy endpoint: a plain ASGI callable, so nothing buffers a stream and per-call work stays small.
 
-One call: authenticate the bearer token (once), read the body (bounded), send it to the service with an
+One call: authenticate the bearer token (once), read the body, send it to the service with an
 internal credential and the request id, then pass the response back chunk by chunk as it arrives. A
 client that goes away cancels the call at once, which closes the upstream connection, so the service
 sees the disconnect too.
@@ -89,18 +89,17 @@ class ProxyEndpoint:
             caller=CALLER,
             ttl=settings.internal_token_ttl_seconds,
         )
-        self._max_body = settings.max_body_bytes
         self._unavailable = f"The {upstream.label} service is unavailable."
         self._timed_out = f"The {upstream.label} service timed out."
         self._failed = f"The {upstream.label} service failed to answer."
         self._own_origin = upstream.base_url.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers, authorization, content_length = _split_request_headers(scope["headers"])
+        headers, authorization = _split_request_headers(scope["headers"])
         user_id = self.access_tokens.user_id(authorization)
         if not await self.active_users.is_active(user_id):
             raise Unauthorized(INVALID_TOKEN)
-        body = await self._read_body(receive, content_length)
+        body = await _read_body(receive)
         if body is None:
             return  # the client left while sending
         headers.append((INTERNAL_TOKEN_HEADER, self._internal_tokens.for_user(user_id)))
@@ -112,31 +111,6 @@ class ProxyEndpoint:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         await self._forward(scope["method"], URL(target, encoded=True), headers, body, receive, send)
-
-    async def _read_body(self, receive: Receive, content_length: bytes | None) -> bytes | None:
-        """The whole request body, or 413 beyond the limit (by the header, and by counting)."""
-        if content_length is not None:
-            try:
-                declared = int(content_length)
-            except ValueError:
-                raise AppError(400, "The Content-Length header is not valid.") from None
-            if declared > self._max_body:
-                raise AppError(413)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            if chunk:
-                size += len(chunk)
-                if size > self._max_body:
-                    raise AppError(413)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _forward(
         self,
@@ -225,20 +199,31 @@ async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], ca
             return
 
 
-def _split_request_headers(
-    raw: list[tuple[bytes, bytes]],
-) -> tuple[list[tuple[str, str]], str | None, bytes | None]:
-    """The headers to forward, the Authorization header and the Content-Length, in one pass."""
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (its size is bounded by `BodyLimitMiddleware`); None when the client left
+    while sending it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        if chunk:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _split_request_headers(raw: list[tuple[bytes, bytes]]) -> tuple[list[tuple[str, str]], str | None]:
+    """The headers to forward and the Authorization header, in one pass."""
     forward: list[tuple[str, str]] = []
     authorization: str | None = None
-    content_length: bytes | None = None
     listed: list[bytes] = []
     for name, value in raw:
         if name in _DROP_FROM_REQUEST:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
-            elif name == b"content-length":
-                content_length = value
             elif name == b"connection":
                 listed.extend(token.strip().lower() for token in value.split(b","))
             continue
@@ -246,7 +231,7 @@ def _split_request_headers(
     if listed:
         dropped = {token.decode("latin-1") for token in listed}
         forward = [(name, value) for name, value in forward if name not in dropped]
-    return forward, authorization, content_length
+    return forward, authorization
 
 
 def _response_headers(response: aiohttp.ClientResponse, origin: bytes) -> list[tuple[bytes, bytes]]:
