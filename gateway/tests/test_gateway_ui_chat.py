@@ -404,6 +404,17 @@ def test_rename_a_conversation(page: Page, system: System) -> None:
     assert conversations_of(system, account)[0]["title"] == "Brand new title"
 
 
+def test_a_blank_title_is_shown_as_untitled(page: Page, system: System) -> None:
+    account = make_account(system)
+    with api(system) as client:
+        created = client.post("/api/conversations", json={"title": "   "}, headers=account.headers)
+    assert created.json()["data"]["title"] == "   "
+    open_signed_in(page, account)
+    expect(conversation_list(page)).to_contain_text("(untitled)")
+    button(page, "Rename conversation (untitled)").click()
+    expect(page.get_by_role("dialog", name="Rename conversation")).to_be_visible()
+
+
 def test_delete_a_conversation_after_confirming(page: Page, system: System) -> None:
     account = make_account(system)
     open_signed_in(page, account)

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from llm_testkit import CHAT, chat_body, frame_data, new_user, sse_frames, standin_calls, wait_for_event
 
 from testkit import System
@@ -127,24 +128,25 @@ async def test_stream_cut_by_max_tokens_ends_with_length(
     )
 
 
+@pytest.mark.parametrize(("content", "title"), [("   ", "   "), ("", "New chat")], ids=["blank", "empty"])
 async def test_stream_without_conversation_creates_one_with_the_system_message(
-    gateway: httpx.AsyncClient, stream_redis: Any
+    gateway: httpx.AsyncClient, stream_redis: Any, content: str, title: str
 ) -> None:
     user = await new_user(gateway)
     body = {
         "model": "qwen-max",
         "stream": True,
-        "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "   "}],
+        "messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": content}],
     }
     response = await gateway.post(CHAT, json=body, headers=user.headers)
     assert response.status_code == 200, response.text
     conversation_id = int(response.headers["X-Conversation-Id"])
     conversation = await gateway.get(f"/api/conversations/{conversation_id}", headers=user.headers)
-    assert conversation.json()["data"]["title"] == "New chat"  # the message is blank
+    assert conversation.json()["data"]["title"] == title  # the message as it is; an empty one can't be
     event = await wait_for_event(stream_redis, conversation_id=conversation_id)
     assert event["messages_to_store"] == [
         {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "   "},
+        {"role": "user", "content": content},
     ]
 
 

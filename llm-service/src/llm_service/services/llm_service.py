@@ -63,9 +63,9 @@ _NO_USAGE = Usage(input_tokens=0, output_tokens=0, total_tokens=0)
 
 
 def conversation_title(request: ChatRequest) -> str:
-    """The first 50 characters of the last user message (as stored), or "New chat" when that is blank."""
-    title = storable_text(request.last_user_message.content[:TITLE_CHARS])
-    return title if title.strip() else DEFAULT_TITLE
+    """The first 50 characters of the last user message (as stored; CONTRACT §2), or "New chat" when
+    it is empty (a title has at least one character)."""
+    return storable_text(request.last_user_message.content[:TITLE_CHARS]) or DEFAULT_TITLE
 
 
 def _usage_info(usage: Usage) -> UsageInfo:

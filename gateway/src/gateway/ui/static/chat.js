@@ -107,7 +107,7 @@ export async function openConversation(id) {
 /** Update the title and totals when the list learns something new about the open conversation. */
 export function showHeader(conversation) {
   if (!conversation || conversation.id !== state.currentId) return;
-  $("chat-title").textContent = conversation.title;
+  $("chat-title").textContent = fmt.title(conversation.title);
   $("chat-totals").textContent =
     `${fmt.tokens(conversation.total_tokens)} (${fmt.number(conversation.total_input_tokens)} in, ` +
     `${fmt.number(conversation.total_output_tokens)} out) · ${fmt.money(conversation.bill)}`;
@@ -160,7 +160,7 @@ async function send() {
         started = true;
         if (conversationId && state.currentId === null && mine === view) {
           state.currentId = conversationId;
-          $("chat-title").textContent = text.slice(0, 50);
+          $("chat-title").textContent = fmt.title([...text].slice(0, 50).join("")); // as the server titles it
         }
         hooks.refreshList();
       },

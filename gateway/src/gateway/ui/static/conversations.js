@@ -62,7 +62,7 @@ function item(conversation) {
   open.dataset.action = "open";
   const title = document.createElement("span");
   title.className = "conv-title";
-  title.textContent = conversation.title;
+  title.textContent = fmt.title(conversation.title);
   const details = document.createElement("span");
   details.className = "conv-meta";
   details.textContent = `${fmt.tokens(conversation.total_tokens)} · ${fmt.money(conversation.bill)}`;
@@ -72,8 +72,8 @@ function item(conversation) {
   const actions = document.createElement("span");
   actions.className = "conv-actions";
   actions.append(
-    iconButton("rename", `Rename conversation ${conversation.title}`, () => openRename(conversation)),
-    iconButton("delete", `Delete conversation ${conversation.title}`, () => openDelete(conversation)),
+    iconButton("rename", `Rename conversation ${fmt.title(conversation.title)}`, () => openRename(conversation)),
+    iconButton("delete", `Delete conversation ${fmt.title(conversation.title)}`, () => openDelete(conversation)),
   );
   li.append(open, actions);
   return li;
@@ -119,7 +119,7 @@ function showRenameError(text) {
 
 function openDelete(conversation) {
   target = conversation;
-  $("delete-text").textContent = `“${conversation.title}” and all its messages will be deleted. This cannot be undone.`;
+  $("delete-text").textContent = `“${fmt.title(conversation.title)}” and all its messages will be deleted. This cannot be undone.`;
   $("delete-dialog").showModal();
   $("delete-cancel").focus(); // the safe choice is the default one
 }

@@ -6,6 +6,11 @@ export function currency(code) {
   return SYMBOLS[code] ?? `${code} `;
 }
 
+/** A conversation's title as shown: one of only spaces would leave nothing to read or click. */
+export function title(text) {
+  return text.trim() ? text : "(untitled)";
+}
+
 export function number(value) {
   return (Number(value) || 0).toLocaleString("en-US");
 }
