@@ -236,6 +236,14 @@ async def test_health_and_readiness(gateway: httpx.AsyncClient) -> None:
     assert (await gateway.get("/healthz")).status_code == 200
     ready = await gateway.get("/readyz")
     assert ready.status_code == 200 and ready.json()["data"]["status"] == "ready"
+    for path in ("/healthz", "/readyz"):  # what some load balancers send
+        assert (await gateway.head(path)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/redoc"])
+async def test_no_api_pages_outside_the_envelope(gateway: httpx.AsyncClient, path: str) -> None:
+    response = await gateway.get(path)
+    assert response.json() == {"code": 404, "message": "Not found.", "data": None}
 
 
 async def test_the_ui_is_served_at_the_root(gateway: httpx.AsyncClient) -> None:

@@ -45,6 +45,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        # The public API is documented in the README and answers in the envelope only; FastAPI's pages
+        # would show just the gateway's own routes (not the proxied ones) and load scripts from a CDN.
+        api_docs=False,
     )
     app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
     app.state.access_tokens = access_tokens

@@ -26,12 +26,14 @@ def create_service_app(
     on_shutdown: Hook | None = None,
     title: str | None = None,
     middleware: Sequence[Middleware] = (),
+    api_docs: bool = True,
 ) -> FastAPI:
     """A FastAPI app with `app.state.{settings, engine, session_factory, redis, service_name}` ready.
 
     `on_startup` runs after the engine and Redis exist (start consumers and clients there);
     `on_shutdown` runs before they are closed. `middleware` runs inside the request log, outermost
-    first, so what it answers is logged and carries the request id.
+    first, so what it answers is logged and carries the request id. `api_docs` serves `/docs`, `/redoc`
+    and `/openapi.json` (FastAPI's own, not in the envelope).
     """
     configure_logging(service_name, settings.log_level)
 
@@ -52,7 +54,13 @@ def create_service_app(
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 
-    app = FastAPI(title=title or service_name, lifespan=lifespan)
+    app = FastAPI(
+        title=title or service_name,
+        lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
+    )
     # An API path is exact: `/api/conversations/` is a 404 in the envelope, not a redirect.
     app.router.redirect_slashes = False
     app.state.settings = settings

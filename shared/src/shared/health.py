@@ -14,13 +14,13 @@ from shared.errors import AppError
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/healthz")
+@router.api_route("/healthz", methods=["GET", "HEAD"])
 async def healthz() -> JSONResponse:
     """Alive: the process answers."""
     return envelope({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.api_route("/readyz", methods=["GET", "HEAD"])
 async def readyz(request: Request) -> JSONResponse:
     """Ready: the database and Redis both answer within a second; a 503 (in the error envelope, with
     `Retry-After`) names what does not."""
