@@ -165,7 +165,7 @@ async def test_many_streams_are_served_at_once(gateway: httpx.AsyncClient) -> No
     assert elapsed < 8, elapsed  # one after the other they would take 20 s
 
 
-async def test_a_nul_in_the_message_does_not_stop_the_conversation_from_being_created(
+async def test_a_nul_in_the_message_or_the_reply_is_sent_and_kept_as_u_fffd(
     gateway: httpx.AsyncClient, stream_redis: Any
 ) -> None:
     user = await new_user(gateway)
@@ -175,5 +175,7 @@ async def test_a_nul_in_the_message_does_not_stop_the_conversation_from_being_cr
     conversation_id = int(response.headers["X-Conversation-Id"])
     conversation = await gateway.get(f"/api/conversations/{conversation_id}", headers=user.headers)
     assert conversation.json()["data"]["title"] == "hello\ufffdworld"  # as PostgreSQL can store it
+    sent = "".join(frame_data(frame)["content"] for frame in sse_frames(response.content)[:-1])
+    assert sent == "Echo: hello\ufffdworld"  # the reply too: the client gets what is kept
     event = await wait_for_event(stream_redis, conversation_id=conversation_id)
-    assert event["assistant_content"] == "Echo: hello\x00world"  # the event keeps the reply as sent
+    assert event["assistant_content"] == sent

@@ -33,6 +33,7 @@ import aiohttp
 import certifi
 from dashscope import AioGeneration
 from dashscope.api_entities.aio_session import close_shared_aio_session
+from shared.db import storable_text
 from shared.errors import AppError
 from shared.events import Usage
 
@@ -210,7 +211,11 @@ def _usage(raw: Any) -> Usage | None:
 
 
 def _first_choice(response: Any) -> tuple[str, str | None]:
-    """Content and finish reason of `result_format="message"` output (None while not finished)."""
+    """Content and finish reason of `result_format="message"` output (None while not finished).
+
+    The content as PostgreSQL can store it (a NUL becomes U+FFFD), so that what the client is sent is
+    what the conversation keeps.
+    """
     output = response.get("output") or {}
     choices = output.get("choices") or []
     if not choices:
@@ -221,7 +226,7 @@ def _first_choice(response: Any) -> tuple[str, str | None]:
     if not isinstance(content, str):  # multimodal-style list of parts
         content = "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
     finish = choice.get("finish_reason")
-    return content, (None if finish in (None, *_FINISHED) else str(finish))
+    return storable_text(content), (None if finish in (None, *_FINISHED) else str(finish))
 
 
 class ChatStream:
