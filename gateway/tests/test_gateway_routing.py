@@ -11,7 +11,7 @@ import jwt
 import pytest
 from shared.tokens import create_internal_token
 
-from testkit import System, UserSession, make_user
+from testkit import System, UserSession, free_port, make_user
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +164,28 @@ async def test_a_stopped_service_is_503_in_the_envelope(
         assert conversations.status_code == 200  # the other services are unaffected
     finally:
         await asyncio.to_thread(system.start, "billing")
+
+
+async def test_an_unreachable_database_is_503_for_a_proxied_call_too(
+    gateway: httpx.AsyncClient, system: System, member: UserSession
+) -> None:
+    """The user check before a proxied call fails like any other query in an outage: 503, try later."""
+    unreachable = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
+    await asyncio.to_thread(system.stop, "gateway")
+    try:
+        await asyncio.to_thread(system.start, "gateway", extra_env=unreachable)
+        response = await gateway.get("/api/conversations", headers=member.headers)
+    finally:
+        await asyncio.to_thread(system.stop, "gateway")
+        await asyncio.to_thread(system.start, "gateway")
+    assert response.status_code == 503, response.text
+    assert response.json() == {
+        "code": 503,
+        "message": "The service is unavailable, please try again later.",
+        "data": None,
+    }
+    assert response.headers["retry-after"] == "5" and response.headers["x-request-id"]
+    assert (await gateway.get("/api/conversations", headers=member.headers)).status_code == 200
 
 
 TOO_LARGE = {"code": 413, "message": "The request body is too large.", "data": None}

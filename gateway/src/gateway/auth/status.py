@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 from shared.db import SessionFactory, unit_of_work
-from shared.errors import AppError
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.users.repository import UserRepository
-
-logger = logging.getLogger("gateway.auth")
 
 _MAX_REMEMBERED = 100_000
 
@@ -49,12 +44,9 @@ class ActiveUsers:
     async def _ask(self, user_id: int) -> bool:
         if self._session_factory is None:
             raise RuntimeError("ActiveUsers is not bound to a session factory")
-        try:
-            async with unit_of_work(self._session_factory) as session:
-                active = await UserRepository(session).is_active(user_id)
-        except (SQLAlchemyError, OSError) as exc:
-            logger.error("cannot check the user", extra={"error": type(exc).__name__})
-            raise AppError(503) from None
+        # A database outage here is answered like anywhere else (`shared.errors`: 503, Retry-After).
+        async with unit_of_work(self._session_factory) as session:
+            active = await UserRepository(session).is_active(user_id)
         if active and self._ttl > 0:
             if len(self._until) >= _MAX_REMEMBERED:
                 self._until.clear()
