@@ -351,7 +351,8 @@ async def test_a_chunked_body_over_the_limit_is_413_by_counting(
 
     response = await client.post("/api/llm/chat", content=body(), headers=caller.headers)
     assert response.status_code == 413
-    assert response.json()["code"] == 413
+    assert response.json() == {"code": 413, "message": "The request body is too large.", "data": None}
+    assert response.headers["x-request-id"]
 
 
 async def test_a_body_at_the_limit_passes(client: httpx.AsyncClient, caller: UserSession) -> None:

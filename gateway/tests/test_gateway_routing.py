@@ -222,6 +222,7 @@ async def test_the_gateways_own_routes_refuse_a_body_over_the_limit_too(
     )
     assert response.status_code == 413
     assert response.json() == TOO_LARGE
+    assert response.headers["x-request-id"]  # answered inside the request log
 
 
 @pytest.mark.parametrize("path", ["/api/nothing-here", "/api/llm", "/api/users/someone", "/nowhere"])

@@ -4,6 +4,9 @@ Starlette's own limit (`max_body_size`) answers a too-long Content-Length in pla
 keeps this small one: a declared length over the limit is refused before anything is read or any
 route runs (registration and login need no token, so nothing else stands in front of them), and a
 body without a length (chunked) is counted as it arrives.
+
+So a declared length over the limit is a 413 even without a valid token; a chunked body is counted
+only when a route reads it, after the proxy has checked the token (401 first).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is None:
+        if declared is None or not declared.isdigit():  # uvicorn refuses a malformed one itself
             await self.app(scope, self._counting(receive), send)
-        elif declared.isdigit() and int(declared) > self.max_bytes:
+        elif int(declared) > self.max_bytes:
             await envelope(None, status=413, message=TOO_LARGE)(scope, receive, send)
         else:  # the server delivers no more than the length it declared
             await self.app(scope, receive, send)
@@ -54,5 +57,5 @@ class BodyLimitMiddleware:
 def _content_length(scope: Scope) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return bytes(value)
+            return value
     return None

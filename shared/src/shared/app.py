@@ -67,6 +67,7 @@ def create_service_app(
     app.state.service_name = service_name
     install_error_handlers(app)
     app.include_router(health_router)
-    app.user_middleware[0:0] = middleware
+    for item in reversed(middleware):  # each added one becomes the outermost so far
+        app.add_middleware(item.cls, *item.args, **item.kwargs)
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,10 +41,19 @@ def async_database_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def storable_text(text: str) -> str:
-    """`text` as PostgreSQL can store it: a NUL character (which `text` cannot hold) becomes U+FFFD,
-    so one odd character never makes a whole message or title unstorable."""
-    return text.replace("\x00", "\ufffd")
+    """`text` as PostgreSQL can store it: a NUL character (which `text` cannot hold) and a lone
+    surrogate (which UTF-8 cannot encode) become U+FFFD, so one odd character never makes a whole
+    message or title unstorable."""
+    text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def sync_database_url(url: str) -> str:

@@ -43,18 +43,19 @@ class ApiKeyCipher:
     def encrypt(self, apikey: str) -> str:
         return self._fernet.encrypt(apikey.encode()).decode()
 
-    def decrypt(self, token: str) -> str | None:
-        """The plain key, or None when it was encrypted under another key (treated as no key).
+    def decrypt(self, token: str, *, user_id: int) -> str | None:
+        """The plain key, or None when it cannot be decrypted (treated as no key).
 
-        That happens when APIKEY_ENCRYPTION_KEY was changed (a new `.env` against an old database):
-        the user is told to set a key, and the operator is told why in the log.
+        That happens when APIKEY_ENCRYPTION_KEY was changed (a new `.env` against an old database) or
+        the stored value is damaged: the user is told to set a key, the operator is told why in the log.
         """
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             logger.warning(
-                "a stored DashScope key cannot be decrypted: it was encrypted under another "
-                "APIKEY_ENCRYPTION_KEY, so it counts as not set until its user sets it again"
+                "a stored DashScope key cannot be decrypted (APIKEY_ENCRYPTION_KEY changed, or the value "
+                "is damaged): it counts as not set until its user sets it again",
+                extra={"user_id": user_id},
             )
             return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from shared.schemas import Money, Timestamp
+from shared.schemas import Money, Timestamp, UnicodeText
 
 
 def _no_nul(value: str) -> str:
@@ -15,7 +15,7 @@ def _no_nul(value: str) -> str:
     return value
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+Title = Annotated[UnicodeText, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
 
 
 class ConversationCreate(BaseModel):

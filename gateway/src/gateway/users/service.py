@@ -11,7 +11,7 @@ from gateway.users.schemas import UserResponse
 
 def describe_user(user: User, cipher: ApiKeyCipher) -> UserResponse:
     """The public view of a user; a key encrypted under another key counts as no key."""
-    plain = cipher.decrypt(user.apikey) if user.apikey else None
+    plain = cipher.decrypt(user.apikey, user_id=user.id) if user.apikey else None
     return UserResponse(
         id=user.id,
         username=user.username,

@@ -301,7 +301,7 @@ class LlmService:
         """The caller's own DashScope key, read fresh (never cached); 400 when none is set."""
         async with unit_of_work(self._sessions) as db:
             encrypted_key = await user_repository.get_encrypted_apikey(db, self.user_id)
-        api_key = self._cipher.decrypt(encrypted_key) if encrypted_key else None
+        api_key = self._cipher.decrypt(encrypted_key, user_id=self.user_id) if encrypted_key else None
         if not api_key:
             raise AppError(400, NO_APIKEY)
         return api_key
