@@ -6,15 +6,14 @@ from functools import lru_cache
 
 from pydantic import Field, ValidationInfo, field_validator
 from shared.internal_http import KEEPALIVE_SECONDS
-from shared.settings import BaseServiceSettings, check_secret
+from shared.settings import ApiKeySettings, check_secret
 
 
-class GatewaySettings(BaseServiceSettings):
+class GatewaySettings(ApiKeySettings):
     """The public entry: user tokens, key encryption, where each service lives and how long to wait."""
 
     gateway_port: int = 8000
     jwt_secret: str
-    apikey_encryption_key: str
     jwt_expires_seconds: int = Field(default=86_400, gt=0)
 
     llm_service_url: str = "http://127.0.0.1:8001"
@@ -43,11 +42,6 @@ class GatewaySettings(BaseServiceSettings):
         if value == info.data.get("internal_secret"):
             raise ValueError("must differ from INTERNAL_SECRET")
         return value
-
-    @field_validator("apikey_encryption_key")
-    @classmethod
-    def _apikey_key_strong(cls, value: str) -> str:
-        return check_secret("APIKEY_ENCRYPTION_KEY", value)
 
 
 @lru_cache

@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from shared.app import create_service_app
-from shared.security import ApiKeyCipher
 from starlette.middleware import Middleware
 from starlette.staticfiles import StaticFiles
 
@@ -49,7 +48,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # would show just the gateway's own routes (not the proxied ones) and load scripts from a CDN.
         api_docs=False,
     )
-    app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
+    app.state.cipher = settings.apikey_cipher()
     app.state.access_tokens = access_tokens
     app.state.upstreams = upstreams
     # The proxy's routes come first: they are the hot path, matched before any other.

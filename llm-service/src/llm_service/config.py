@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, field_validator
-from shared.settings import BaseServiceSettings, check_secret
+from pydantic import Field
+from shared.settings import ApiKeySettings
 
 
-class LlmServiceSettings(BaseServiceSettings):
+class LlmServiceSettings(ApiKeySettings):
     """Where DashScope and conversation-service are, how long to wait for DashScope, how to relay events."""
 
     llm_service_port: int = 8001
-    apikey_encryption_key: str
 
     dashscope_base_url: str = "http://127.0.0.1:8090/api/v1"
     conversation_service_url: str = "http://127.0.0.1:8002"
@@ -37,11 +36,6 @@ class LlmServiceSettings(BaseServiceSettings):
     @property
     def listen_port(self) -> int:
         return self.llm_service_port
-
-    @field_validator("apikey_encryption_key")
-    @classmethod
-    def _apikey_key_strong(cls, value: str) -> str:
-        return check_secret("APIKEY_ENCRYPTION_KEY", value)
 
 
 @lru_cache

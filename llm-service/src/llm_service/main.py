@@ -10,7 +10,6 @@ import aiohttp
 from fastapi import FastAPI
 from shared.app import create_service_app
 from shared.internal_http import InternalClient
-from shared.security import ApiKeyCipher
 
 from llm_service.config import LlmServiceSettings, get_settings
 from llm_service.outbox import CompletionRecorder, OutboxRelay
@@ -31,7 +30,7 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
     async def on_startup(app: FastAPI) -> None:
         # The SDK logs every failed request with a traceback; we log each failure once, ourselves.
         logging.getLogger("dashscope").setLevel(logging.CRITICAL)
-        app.state.cipher = ApiKeyCipher(settings.apikey_encryption_key)
+        app.state.cipher = settings.apikey_cipher()
         app.state.models = ModelCache(app.state.session_factory, ttl=settings.model_cache_ttl_s)
         app.state.dashscope = DashScopeClient(
             base_url=settings.dashscope_base_url,

@@ -4,6 +4,8 @@ python -m shared.bootstrap env      write .env with generated secrets when it is
 python -m shared.bootstrap check    say in one line whether PostgreSQL and Redis are reachable
 python -m shared.bootstrap migrate  create the database if missing, apply migrations/
 python -m shared.bootstrap demo     load the demo data (idempotent)
+python -m shared.bootstrap rekey    re-encrypt every stored DashScope key under APIKEY_ENCRYPTION_KEY
+                                    (after replacing it: the old one goes in APIKEY_ENCRYPTION_PREVIOUS_KEYS)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from cryptography.fernet import InvalidToken
 from psycopg import sql
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from redis import Redis
@@ -23,6 +26,8 @@ from yoyo import get_backend, read_migrations
 
 from shared.db import sync_database_url
 from shared.demo_data import load_demo_data
+from shared.security import ApiKeyCipher
+from shared.settings import split_keys
 
 ROOT = Path(__file__).resolve().parents[3]
 MIGRATIONS_DIR = Path(os.environ.get("MIGRATIONS_DIR", ROOT / "migrations"))
@@ -35,6 +40,7 @@ class BootstrapSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/aigcspace"
     redis_url: str = "redis://127.0.0.1:6379/0"
     apikey_encryption_key: str = ""
+    apikey_encryption_previous_keys: str = ""
     dashscope_base_url: str = "http://127.0.0.1:8090/api/v1"
     standin_port: int = 8090
 
@@ -107,12 +113,58 @@ def migrate(database_url: str) -> int:
     return len(pending)
 
 
-def load_demo(settings: BootstrapSettings) -> None:
+def _psycopg_url(settings: BootstrapSettings) -> str:
+    return sync_database_url(settings.database_url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _require_apikey_secret(settings: BootstrapSettings) -> None:
     if not settings.apikey_encryption_key:
         raise SystemExit("bootstrap: APIKEY_ENCRYPTION_KEY is missing (run `python -m shared.bootstrap env`)")
-    url = sync_database_url(settings.database_url).replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(url) as conn:
+
+
+def load_demo(settings: BootstrapSettings) -> None:
+    _require_apikey_secret(settings)
+    with psycopg.connect(_psycopg_url(settings)) as conn:
         load_demo_data(conn, apikey_secret=settings.apikey_encryption_key)
+
+
+REKEY_BATCH = 1_000  # users per transaction
+
+
+def rekey_apikeys(settings: BootstrapSettings) -> tuple[int, int]:
+    """Re-encrypt every stored DashScope key under APIKEY_ENCRYPTION_KEY, reading it under that key or
+    one of APIKEY_ENCRYPTION_PREVIOUS_KEYS; (keys re-encrypted, keys no secret opens, left as they are).
+
+    Safe while the services run (they read both): a key its user changes meanwhile is not overwritten.
+    """
+    _require_apikey_secret(settings)
+    cipher = ApiKeyCipher(
+        settings.apikey_encryption_key, previous=split_keys(settings.apikey_encryption_previous_keys)
+    )
+    rekeyed = unreadable = 0
+    last_id = 0
+    with psycopg.connect(_psycopg_url(settings)) as conn:
+        while True:
+            with conn.transaction():
+                rows = conn.execute(
+                    "SELECT id, apikey FROM aigcspace.users WHERE apikey IS NOT NULL AND id > %s "
+                    "ORDER BY id LIMIT %s",
+                    (last_id, REKEY_BATCH),
+                ).fetchall()
+                for user_id, stored in rows:
+                    try:
+                        fresh = cipher.rotate(stored)
+                    except InvalidToken:
+                        unreadable += 1
+                        continue
+                    conn.execute(
+                        "UPDATE aigcspace.users SET apikey = %s WHERE id = %s AND apikey = %s",
+                        (fresh, user_id, stored),
+                    )
+                    rekeyed += 1
+            if len(rows) < REKEY_BATCH:
+                return rekeyed, unreadable
+            last_id = rows[-1][0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("step", choices=["env", "check", "migrate", "demo", "uses-standin"])
+    parser.add_argument("step", choices=["env", "check", "migrate", "demo", "rekey", "uses-standin"])
     step = parser.parse_args(argv).step
     if step == "env":
         print(".env written with new secrets" if write_env_file() else ".env exists: kept")
@@ -138,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         if create_database_if_missing(settings.database_url):
             print("database created")
         print(f"migrations applied: {migrate(settings.database_url)}")
+        return 0
+    if step == "rekey":
+        rekeyed, unreadable = rekey_apikeys(settings)
+        print(f"DashScope keys re-encrypted: {rekeyed}")
+        if unreadable:
+            print(
+                f"{unreadable} stored keys open under none of the secrets: left as they are", file=sys.stderr
+            )
         return 0
     load_demo(settings)
     print("demo data loaded")

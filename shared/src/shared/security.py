@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 _hasher = PasswordHasher()
 logger = logging.getLogger("shared.security")
@@ -33,12 +34,21 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
-class ApiKeyCipher:
-    """Fernet (AES-128-CBC + HMAC) with a key derived from APIKEY_ENCRYPTION_KEY."""
+def _fernet(secret: str) -> Fernet:
+    derived = hashlib.sha256(b"aigcspace-apikey:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
 
-    def __init__(self, secret: str) -> None:
-        derived = hashlib.sha256(b"aigcspace-apikey:" + secret.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+class ApiKeyCipher:
+    """Fernet (AES-128-CBC + HMAC) with a key derived from APIKEY_ENCRYPTION_KEY.
+
+    Keys are encrypted under the current secret and decrypted under it or any `previous` one, so
+    APIKEY_ENCRYPTION_KEY can be replaced without losing the stored keys: `rotate` re-encrypts one
+    under the current secret (`python -m shared.bootstrap rekey` does it for every user).
+    """
+
+    def __init__(self, secret: str, *, previous: Sequence[str] = ()) -> None:
+        self._fernet = MultiFernet([_fernet(secret), *(_fernet(old) for old in previous)])
 
     def encrypt(self, apikey: str) -> str:
         return self._fernet.encrypt(apikey.encode()).decode()
@@ -53,11 +63,16 @@ class ApiKeyCipher:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             logger.warning(
-                "a stored DashScope key cannot be decrypted (APIKEY_ENCRYPTION_KEY changed, or the value "
-                "is damaged): it counts as not set until its user sets it again",
+                "a stored DashScope key cannot be decrypted (APIKEY_ENCRYPTION_KEY changed without the "
+                "old one in APIKEY_ENCRYPTION_PREVIOUS_KEYS, or the value is damaged): it counts as not "
+                "set until its user sets it again",
                 extra={"user_id": user_id},
             )
             return None
+
+    def rotate(self, token: str) -> str:
+        """`token` encrypted under the current secret; raises `InvalidToken` when no secret opens it."""
+        return self._fernet.rotate(token.encode()).decode()
 
 
 def apikey_hint(apikey: str) -> str:

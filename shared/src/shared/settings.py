@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from shared.messaging import ConsumerOptions
+    from shared.security import ApiKeyCipher
 
 MIN_SECRET_BYTES = 32
 
@@ -41,6 +42,39 @@ class BaseServiceSettings(BaseSettings):
     @classmethod
     def _internal_secret_long_enough(cls, value: str) -> str:
         return _check_secret("INTERNAL_SECRET", value)
+
+
+def split_keys(value: str) -> list[str]:
+    """APIKEY_ENCRYPTION_PREVIOUS_KEYS as a list: comma-separated, blanks ignored."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class ApiKeySettings(BaseServiceSettings):
+    """A service that reads users' DashScope keys (gateway, llm-service): the secret they are encrypted
+    under, and the secrets it replaced, still read until `python -m shared.bootstrap rekey` has
+    re-encrypted every stored key."""
+
+    apikey_encryption_key: str
+    apikey_encryption_previous_keys: str = ""  # comma-separated
+
+    @field_validator("apikey_encryption_key")
+    @classmethod
+    def _apikey_key_strong(cls, value: str) -> str:
+        return _check_secret("APIKEY_ENCRYPTION_KEY", value)
+
+    @field_validator("apikey_encryption_previous_keys")
+    @classmethod
+    def _previous_keys_strong(cls, value: str) -> str:
+        for key in split_keys(value):
+            _check_secret("APIKEY_ENCRYPTION_PREVIOUS_KEYS", key)
+        return value
+
+    def apikey_cipher(self) -> ApiKeyCipher:
+        from shared.security import ApiKeyCipher  # argon2 and all: only the services that need it
+
+        return ApiKeyCipher(
+            self.apikey_encryption_key, previous=split_keys(self.apikey_encryption_previous_keys)
+        )
 
 
 def check_secret(name: str, value: str) -> str:
