@@ -6,6 +6,7 @@ sent it, and when it hung up.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -102,21 +103,27 @@ def build_upstream(recorder: Recorder) -> web.Application:
         return web.json_response({"late": True})
 
     async def broken_stream(request: web.Request) -> web.StreamResponse:
-        """One frame, then the connection drops (a service that crashed mid-reply)."""
+        """One frame (or one and a half), then the connection drops (a service that crashed mid-reply)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b'data: {"content": "half"}\n\n')
+        if request.match_info["where"] == "mid-frame":
+            await response.write(b'data: {"cont')
         await asyncio.sleep(0.1)
         assert request.transport is not None
         request.transport.close()
         return response
+
+    async def crash(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=500, text="Internal Server Error")
 
     async def redirect(request: web.Request) -> web.StreamResponse:
         raise web.HTTPTemporaryRedirect(f"http://{request.host}/api/llm/target?a=1")
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_route("GET", "/api/llm/redirect", redirect)
-    app.router.add_route("GET", "/api/llm/broken", broken_stream)
+    app.router.add_route("GET", "/api/llm/crash", crash)
+    app.router.add_route("GET", "/api/llm/broken/{where}", broken_stream)
     app.router.add_route("GET", "/api/llm/gated/{key}", gated_stream)
     app.router.add_route("GET", "/api/llm/endless/{key}", endless_stream)
     app.router.add_route("*", "/api/llm/silent/{key}", silent)
@@ -301,16 +308,41 @@ async def test_a_client_leaving_a_stream_closes_the_upstream_call(
     await asyncio.wait_for(hung_up.wait(), timeout=3)
 
 
-async def test_a_stream_broken_upstream_is_cut_for_the_client_too(
+async def test_a_stream_broken_off_between_frames_ends_with_an_error_frame(
     client: httpx.AsyncClient, caller: UserSession
 ) -> None:
-    """Not ended cleanly: the client must be able to tell a cut reply from a finished one."""
+    """As a failure mid-stream does (CONTRACT §2): the client can tell it from a finished reply."""
+    response = await client.get("/api/llm/broken/between-frames", headers=caller.headers)
+    frames = response.content.split(b"\n\n")
+    assert frames[0] == b'data: {"content": "half"}'
+    assert json.loads(frames[1].removeprefix(b"data: ")) == {
+        "content": "",
+        "finish_reason": "error",
+        "usage": None,
+        "error": {"code": "InternalError", "message": "The LLM service stopped in the middle of the reply."},
+    }
+    assert frames[2:] == [b"data: [DONE]", b""]
+
+
+async def test_a_stream_broken_off_inside_a_frame_is_cut_for_the_client_too(
+    client: httpx.AsyncClient, caller: UserSession
+) -> None:
+    """No frame can follow half a frame: the one signal left is to cut the connection."""
     received = b""
     with pytest.raises(httpx.RemoteProtocolError):
-        async with client.stream("GET", "/api/llm/broken", headers=caller.headers) as response:
+        async with client.stream("GET", "/api/llm/broken/mid-frame", headers=caller.headers) as response:
             async for chunk in response.aiter_bytes():
                 received += chunk
-    assert received == b'data: {"content": "half"}\n\n'
+    assert received == b'data: {"content": "half"}\n\ndata: {"cont'
+
+
+async def test_a_plain_text_server_error_becomes_a_502_in_the_envelope(
+    client: httpx.AsyncClient, caller: UserSession
+) -> None:
+    """What uvicorn answers for a request its shutdown cut short is not the service's envelope."""
+    response = await client.get("/api/llm/crash", headers=caller.headers)
+    assert response.status_code == 502
+    assert response.json() == {"code": 502, "message": "The LLM service failed to answer.", "data": None}
 
 
 async def test_a_client_leaving_before_the_first_byte_closes_the_upstream_call(

@@ -16,7 +16,10 @@ from llm_service.outbox import CompletionRecorder, OutboxRelay
 from llm_service.routers import llm_router
 from llm_service.services.conversation_client import ConversationClient
 from llm_service.services.dashscope_client import DashScopeClient
+from llm_service.services.llm_service import CLEANUP_SECONDS
 from llm_service.services.model_cache import ModelCache
+
+logger = logging.getLogger("llm_service")
 
 SERVICE_NAME = "llm-service"
 # Calls to conversation-service are short (an owner check, a creation); a burst of chats queues for
@@ -64,6 +67,12 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
         app.state.relay_task = asyncio.create_task(relay.run(), name="llm-outbox-relay")
 
     async def on_shutdown(app: FastAPI) -> None:
+        # Streams cut by the shutdown are still being recorded: Redis and the database stay open for them.
+        try:
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                await app.state.recorder.drain()
+        except TimeoutError:
+            logger.error("replies not recorded at shutdown", extra={"replies": app.state.recorder.unrecorded})
         app.state.relay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await app.state.relay_task

@@ -199,21 +199,58 @@ class OutboxRelay:
 
 class CompletionRecorder:
     """Puts each completion event on the stream, or in the outbox when Redis cannot take it (or the outbox
-    still holds earlier events)."""
+    still holds earlier events).
+
+    It also knows which replies are still to be recorded (`reply_started` … `record`), so that a
+    stopping process can wait for them (`drain`) before it closes Redis and the database: a stream cut
+    by the shutdown is still recorded, and a recording in progress is never cut.
+    """
 
     def __init__(self, *, session_factory: SessionFactory, redis: Redis, relay: OutboxRelay) -> None:
         self._sessions = session_factory
         self._redis = redis
         self._relay = relay
+        self._unrecorded = 0  # replies started whose recording has not ended
+        self._all_recorded = asyncio.Event()
+        self._all_recorded.set()
+
+    def reply_started(self) -> None:
+        """A reply began whose event `record` will be given (exactly once) when it ends."""
+        self._unrecorded += 1
+        self._all_recorded.clear()
+
+    @property
+    def unrecorded(self) -> int:
+        """Replies started whose recording has not ended yet."""
+        return self._unrecorded
+
+    async def drain(self) -> None:
+        """Until every reply started so far is recorded."""
+        await self._all_recorded.wait()
 
     async def record(self, event: CompletionEvent) -> None:
+        """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
+        own: a caller cancelled meanwhile (the client left, the process is stopping) does not cut the
+        recording short."""
+        recording = asyncio.ensure_future(self._record(event))
+        recording.add_done_callback(self._recorded)
+        await asyncio.shield(recording)
+
+    def _recorded(self, recording: asyncio.Future[None]) -> None:
+        if not recording.cancelled() and (error := recording.exception()) is not None:
+            logger.error("recording a completion event failed", exc_info=error)
+        self._unrecorded -= 1
+        if self._unrecorded == 0:
+            self._all_recorded.set()
+
+    async def _record(self, event: CompletionEvent) -> None:
         """Publish the event, or keep it for the relay; only both Redis and PostgreSQL failing loses it."""
         fields = event.to_stream_fields()
         if self._relay.empty:
             try:
                 await publish(self._redis, fields)
                 return
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever stopped the XADD, the outbox keeps the event
                 logger.warning(
                     "cannot publish, keeping the event in the outbox",
                     extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
@@ -222,14 +259,14 @@ class CompletionRecorder:
         try:
             async with unit_of_work(self._sessions) as session:
                 session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
             logger.error(
                 "outbox write failed, publishing directly",
                 extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
             )
             try:  # out of order, perhaps, but not lost
                 await publish(self._redis, fields)
-            except (RedisError, OSError):
+            except Exception:
                 logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
             return
         finally:

@@ -9,6 +9,7 @@ sees the disconnect too.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import aiohttp
@@ -92,6 +93,9 @@ class ProxyEndpoint:
         self._unavailable = f"The {upstream.label} service is unavailable."
         self._timed_out = f"The {upstream.label} service timed out."
         self._failed = f"The {upstream.label} service failed to answer."
+        self._broken_stream_end = _error_frame(
+            f"The {upstream.label} service stopped in the middle of the reply."
+        )
         self._own_origin = upstream.base_url.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -128,6 +132,14 @@ class ProxyEndpoint:
         response: aiohttp.ClientResponse | None = None
         try:
             response = await self._open(method, url, headers, body)
+            if response.status >= 500 and response.content_type != "application/json":
+                # Not the service's own answer (those are in the envelope) but its server's, e.g. the
+                # plain-text 500 of a request cut by a shutdown.
+                logger.warning(
+                    "upstream answered outside the envelope",
+                    extra={"upstream": self.upstream.audience, "status": response.status},
+                )
+                raise AppError(502, self._failed)
             await send(
                 {
                     "type": "http.response.start",
@@ -135,21 +147,12 @@ class ProxyEndpoint:
                     "headers": _response_headers(response, self._own_origin),
                 }
             )
-            async for chunk in response.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._pass_body(response, send)
             call.finished = True
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise  # shutdown, not a client leaving
             task.uncancel()
-        except aiohttp.ClientError as exc:
-            # The response has started: the only honest signal left is to cut the connection.
-            logger.warning(
-                "upstream stream broke",
-                extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
-            )
-            raise
         finally:
             watcher.cancel()
             if response is not None:
@@ -157,6 +160,26 @@ class ProxyEndpoint:
                     response.release()
                 else:
                     response.close()  # the service sees the client leave
+
+    async def _pass_body(self, response: aiohttp.ClientResponse, send: Send) -> None:
+        """Each chunk as it arrives. Should the service break off, an event stream that stopped between
+        two frames is ended as a failure mid-stream is (an error frame, then `[DONE]`); anything else
+        can only be cut, the one honest signal left once the response has started."""
+        between_frames = True
+        try:
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                between_frames = chunk.endswith(b"\n\n")
+        except aiohttp.ClientError as exc:
+            logger.warning(
+                "upstream stream broke",
+                extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
+            )
+            if not (between_frames and response.content_type == _EVENT_STREAM.decode()):
+                raise
+            await send({"type": "http.response.body", "body": self._broken_stream_end, "more_body": False})
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _open(
         self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes
@@ -186,6 +209,18 @@ class ProxyEndpoint:
                 "upstream failed", extra={"upstream": self.upstream.audience, "error": type(exc).__name__}
             )
             raise AppError(502, self._failed) from None
+
+
+def _error_frame(message: str) -> bytes:
+    """The end of an event stream the service broke off: CONTRACT §2's mid-stream failure frame (with
+    DashScope's code for a server-side failure) and `[DONE]`."""
+    error = {
+        "content": "",
+        "finish_reason": "error",
+        "usage": None,
+        "error": {"code": "InternalError", "message": message},
+    }
+    return b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\ndata: [DONE]\n\n"
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:

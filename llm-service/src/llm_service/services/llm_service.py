@@ -230,6 +230,7 @@ class LlmService:
             self._log_upstream_failure(exc, checked)
             raise
         conversation_id, created = await self._conversation_for(request)
+        self._recorder.reply_started()
         await self._recorder.record(
             self._event(
                 request,
@@ -271,6 +272,7 @@ class LlmService:
                 await stream.aclose()
             raise
         event = partial(self._event, request, checked, conversation_id=conversation_id, created=created)
+        self._recorder.reply_started()  # from here on, `StreamFrames` records it whatever happens
         frames = StreamFrames(stream, record=lambda reply: self._recorder.record(event(reply=reply)))
         return StreamReply(conversation_id=conversation_id, frames=frames)
 
