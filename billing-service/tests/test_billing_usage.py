@@ -160,5 +160,17 @@ async def test_a_range_of_366_days_is_accepted(system: System, billing_api: http
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(("to", "first"), [("0001-01-01", "0001-01-01"), ("0001-01-29", "0001-01-01")])
+async def test_the_default_range_starts_no_earlier_than_the_first_day(
+    system: System, billing_api: httpx.AsyncClient, to: str, first: str
+) -> None:
+    """30 days before `to` would be before year 1 (that was a 500)."""
+    response = await billing_api.get(
+        "/api/billing/usage", params={"to": to}, headers=usage_headers(system, 1)
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["data"]["from"], response.json()["data"]["to"]) == (first, to)
+
+
 async def test_usage_needs_an_internal_credential(billing_api: httpx.AsyncClient) -> None:
     assert (await billing_api.get("/api/billing/usage")).status_code == 401

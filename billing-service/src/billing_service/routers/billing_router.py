@@ -26,14 +26,19 @@ async def usage_period(
 ) -> tuple[date, date]:
     """The requested days; by default the last 30 (today included). At most 366 days, `from` ≤ `to`."""
     end = date_to or datetime.now(UTC).date()
-    start = date_from or end - timedelta(days=DEFAULT_DAYS - 1)
     if end >= date.max:  # the range ends at the start of the next day, which must exist
         raise _invalid("to", "is out of range")
+    start = date_from or _first_of_days_up_to(end, DEFAULT_DAYS)
     if start > end:
         raise _invalid("from", "must not be after to")
     if (end - start).days + 1 > MAX_DAYS:
         raise _invalid("to", f"the range may span at most {MAX_DAYS} days")
     return start, end
+
+
+def _first_of_days_up_to(end: date, days: int) -> date:
+    """The first of the `days` days that end with `end`; never before the first day there is."""
+    return end - timedelta(days=min(days - 1, (end - date.min).days))
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
