@@ -127,6 +127,7 @@ def build_upstream(recorder: Recorder) -> web.Application:
     app.router.add_route("GET", "/api/llm/gated/{key}", gated_stream)
     app.router.add_route("GET", "/api/llm/endless/{key}", endless_stream)
     app.router.add_route("*", "/api/llm/silent/{key}", silent)
+    app.router.add_route("*", "/api/conversations/silent/{key}", silent)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 
@@ -165,6 +166,7 @@ async def echo_gateway(system: System, upstream: tuple[str, Recorder]) -> AsyncI
         "BILLING_SERVICE_URL": base,
         "MAX_BODY_BYTES": str(MAX_BODY),
         "UPSTREAM_READ_TIMEOUT_SECONDS": "3",
+        "UPSTREAM_DATA_READ_TIMEOUT_SECONDS": "1",
     }
     process = spawn("gateway", env=env, workdir=system.workdir, log_name="gateway-echo")
     try:
@@ -364,6 +366,18 @@ async def test_a_silent_service_is_504_after_the_read_timeout(
     assert response.status_code == 504
     assert response.json() == {"code": 504, "message": "The LLM service timed out.", "data": None}
     assert time.monotonic() - started < 8
+
+
+async def test_a_silent_conversation_service_is_a_504_sooner_than_a_silent_llm_service(
+    client: httpx.AsyncClient, caller: UserSession
+) -> None:
+    """Only chat may be silent for minutes; conversation- and billing-service answer from their database
+    (a frozen one used to hold every call for the five minutes a chat may take)."""
+    started = time.monotonic()
+    response = await client.get("/api/conversations/silent/never", headers=caller.headers)
+    assert response.status_code == 504
+    assert response.json() == {"code": 504, "message": "The conversation service timed out.", "data": None}
+    assert time.monotonic() - started < 2.5  # its own 1 s, not the LLM service's 3 s
 
 
 async def test_a_body_over_the_limit_is_413_by_its_length(

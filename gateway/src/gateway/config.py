@@ -22,8 +22,11 @@ class GatewaySettings(ApiKeySettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     upstream_connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    # No total timeout: a chat stream may last minutes. Only silence this long ends a call.
+    # No total timeout: a chat stream may last minutes. Only silence this long ends a call to llm-service
+    # (a whole non-stream reply may take as long to generate) ...
     upstream_read_timeout_seconds: float = Field(default=300.0, gt=0)
+    # ... and this long one to conversation- or billing-service, which answer from their database.
+    upstream_data_read_timeout_seconds: float = Field(default=30.0, gt=0)
     # Idle keep-alive connections are dropped before the services' uvicorn closes them, so a pooled
     # connection is never reused just as the server hangs up.
     upstream_keepalive_seconds: float = Field(default=KEEPALIVE_SECONDS, gt=0)

@@ -16,6 +16,7 @@ class Upstream:
     audience: str
     label: str  # as in "The LLM service is unavailable."
     base_url: str
+    read_timeout: float  # the longest silence of a call before it is a 504
     _session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @property
@@ -36,7 +37,7 @@ class Upstream:
                 total=None,
                 connect=settings.upstream_connect_timeout_seconds,
                 sock_connect=settings.upstream_connect_timeout_seconds,
-                sock_read=settings.upstream_read_timeout_seconds,
+                sock_read=self.read_timeout,
             ),
             auto_decompress=False,  # bodies pass through byte for byte, encoding header and all
             cookie_jar=aiohttp.DummyCookieJar(),  # one session serves every user: it must remember nothing
@@ -59,12 +60,23 @@ class Upstreams:
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Upstreams:
+        data_timeout = settings.upstream_data_read_timeout_seconds
         return cls(
-            llm=Upstream("llm-service", "LLM", settings.llm_service_url.rstrip("/")),
-            conversation=Upstream(
-                "conversation-service", "conversation", settings.conversation_service_url.rstrip("/")
+            llm=Upstream(
+                "llm-service",
+                "LLM",
+                settings.llm_service_url.rstrip("/"),
+                settings.upstream_read_timeout_seconds,
             ),
-            billing=Upstream("billing-service", "billing", settings.billing_service_url.rstrip("/")),
+            conversation=Upstream(
+                "conversation-service",
+                "conversation",
+                settings.conversation_service_url.rstrip("/"),
+                data_timeout,
+            ),
+            billing=Upstream(
+                "billing-service", "billing", settings.billing_service_url.rstrip("/"), data_timeout
+            ),
         )
 
     def all(self) -> tuple[Upstream, ...]:
