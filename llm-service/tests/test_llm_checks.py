@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -18,7 +19,7 @@ from llm_testkit import (
 )
 from shared.security import ApiKeyCipher
 
-from testkit import System, make_user
+from testkit import System, free_port, make_user
 
 BOTH_MODES = pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 
@@ -262,26 +263,45 @@ async def test_a_model_added_in_the_tables_is_listed_at_once(
     assert chat.status_code == 200, chat.text
 
 
-async def test_conversation_service_down_is_503_and_leaves_nothing(
+async def test_conversation_service_down_is_503_without_a_dashscope_call(
     gateway: httpx.AsyncClient, system: System
 ) -> None:
+    """Neither the owner check nor a new conversation can be done: DashScope is not called (a reply
+    with nowhere to be kept would be paid for and lost)."""
     user = await new_user(gateway)
     created = await gateway.post("/api/conversations", json={"title": "t"}, headers=user.headers)
     assert created.status_code == 201, created.text
-    system.stop("conversation")
+    await asyncio.to_thread(system.stop, "conversation")
     try:
         in_conversation = chat_body("hi", conversation_id=created.json()["data"]["id"])
         checked = await gateway.post(CHAT, json=in_conversation, headers=user.headers)
+        creating = await gateway.post(CHAT, json=chat_body("hi", stream=True), headers=user.headers)
+    finally:
+        await asyncio.to_thread(system.start, "conversation")
+    for response in (checked, creating):
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "5"
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+async def test_a_conversation_that_cannot_be_created_stops_dashscope_and_leaves_nothing(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    """conversation-service up but its database not: the creation fails after DashScope started."""
+    user = await new_user(gateway)
+    unreachable = {"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
+    await asyncio.to_thread(system.stop, "conversation")
+    try:
+        await asyncio.to_thread(system.start, "conversation", extra_env=unreachable)
         new_conversation = chat_body("[[tokens:200]] [[delay_ms:20]]", stream=True)
         creating = await gateway.post(CHAT, json=new_conversation, headers=user.headers)
     finally:
-        system.start("conversation")
-    assert checked.status_code == 503, checked.text
-    assert checked.headers["Retry-After"] == "5"
+        await asyncio.to_thread(system.stop, "conversation")
+        await asyncio.to_thread(system.start, "conversation")
     assert creating.status_code == 503, creating.text
     assert creating.headers["content-type"].startswith("application/json")
     assert user.apikey is not None
-    # The owner check failed before DashScope; the creation failed after it started, which stopped it.
     (call,) = await standin_calls(system, user.apikey)
     assert call["stream"] is True
     await wait_for_outcome(system, user.apikey, "cancelled")

@@ -1,4 +1,5 @@
-"""conversation-service, called on the user's behalf: does a conversation belong to them, create one."""
+"""conversation-service, called on the user's behalf: does a conversation belong to them, is the service
+up, create one."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _unavailable_on_failure(path: str) -> Iterator[None]:
 
 
 class ConversationClient:
-    """The two calls llm-service makes; every failure to get an answer is a 503, never a 500."""
+    """The calls llm-service makes; every failure to get an answer is a 503, never a 500."""
 
     def __init__(self, internal: InternalClient) -> None:
         self._internal = internal
@@ -51,6 +52,13 @@ class ConversationClient:
             raise NotFound(CONVERSATION_NOT_FOUND)
         if status != 200:
             logger.error("conversation-service answered the owner check with %s", status)
+            raise ConversationServiceUnavailable()
+
+    async def ensure_up(self, *, user_id: int) -> None:
+        """Return when conversation-service answers at all (`/healthz`); 503 otherwise."""
+        with _unavailable_on_failure("/healthz"):
+            status = await self._internal.request_status("GET", "/healthz", user_id=user_id)
+        if status != 200:
             raise ConversationServiceUnavailable()
 
     async def create(self, *, user_id: int, title: str) -> int:

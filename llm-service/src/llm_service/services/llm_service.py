@@ -1,8 +1,8 @@
 """The chat itself (seed §2): checks, the DashScope call, SSE frames and the completion event.
 
 Order of a chat: the model (exists, active, an LLM), then the caller's own DashScope key and the
-conversation (the caller's, asked of conversation-service: no DashScope call for someone else's) at
-once, then DashScope.
+conversation (the caller's, asked of conversation-service: no DashScope call for someone else's, nor
+while conversation-service is down) at once, then DashScope.
 A new conversation is created only once DashScope has started answering, so a failure before any
 output leaves nothing behind. Every reply that produced output is recorded as exactly one completion
 event (CONTRACT §4), also when the client went away or DashScope failed midway.
@@ -283,13 +283,13 @@ class LlmService:
         conversation-service), and their failures are still reported in that order.
         """
         model = _chat_model(await self._models.get(request.model), request.model)
-        api_key, owned = await asyncio.gather(
-            self._api_key(), self._ensure_conversation_owned(request), return_exceptions=True
+        api_key, conversation = await asyncio.gather(
+            self._api_key(), self._check_conversation(request), return_exceptions=True
         )
         if isinstance(api_key, BaseException):
             raise api_key
-        if isinstance(owned, BaseException):
-            raise owned
+        if isinstance(conversation, BaseException):
+            raise conversation
         params = ChatParams(
             model=model.name,
             messages=[message.model_dump() for message in request.messages],
@@ -308,9 +308,13 @@ class LlmService:
             raise AppError(400, NO_APIKEY)
         return api_key
 
-    async def _ensure_conversation_owned(self, request: ChatRequest) -> None:
-        """404 unless the given conversation (if any) is the caller's."""
-        if request.conversation_id is not None:
+    async def _check_conversation(self, request: ChatRequest) -> None:
+        """404 unless the given conversation is the caller's. Without one, a 503 unless conversation-service
+        is up: the conversation is created only after DashScope answered, and a reply with nowhere to be
+        kept would be paid for and lost."""
+        if request.conversation_id is None:
+            await self._conversations.ensure_up(user_id=self.user_id)
+        else:
             await self._conversations.ensure_owned(
                 user_id=self.user_id, conversation_id=request.conversation_id
             )
