@@ -106,9 +106,17 @@ def build_upstream(recorder: Recorder) -> web.Application:
         """One frame (or one and a half), then the connection drops (a service that crashed mid-reply)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        await response.write(b'data: {"content": "half"}\n\n')
-        if request.match_info["where"] == "mid-frame":
+        where = request.match_info["where"]
+        if where == "split-frame-end":  # the frame's blank line arrives in a chunk of its own
+            await response.write(b'data: {"content": "half"}\n')
+            await asyncio.sleep(0.05)
+            await response.write(b"\n")
+        else:
+            await response.write(b'data: {"content": "half"}\n\n')
+        if where == "mid-frame":
             await response.write(b'data: {"cont')
+        elif where == "after-done":
+            await response.write(b"data: [DONE]\n\n")
         await asyncio.sleep(0.1)
         assert request.transport is not None
         request.transport.close()
@@ -310,11 +318,12 @@ async def test_a_client_leaving_a_stream_closes_the_upstream_call(
     await asyncio.wait_for(hung_up.wait(), timeout=3)
 
 
+@pytest.mark.parametrize("where", ["between-frames", "split-frame-end"])
 async def test_a_stream_broken_off_between_frames_ends_with_an_error_frame(
-    client: httpx.AsyncClient, caller: UserSession
+    client: httpx.AsyncClient, caller: UserSession, where: str
 ) -> None:
     """As a failure mid-stream does (CONTRACT §2): the client can tell it from a finished reply."""
-    response = await client.get("/api/llm/broken/between-frames", headers=caller.headers)
+    response = await client.get(f"/api/llm/broken/{where}", headers=caller.headers)
     frames = response.content.split(b"\n\n")
     assert frames[0] == b'data: {"content": "half"}'
     assert json.loads(frames[1].removeprefix(b"data: ")) == {
@@ -324,6 +333,14 @@ async def test_a_stream_broken_off_between_frames_ends_with_an_error_frame(
         "error": {"code": "InternalError", "message": "The LLM service stopped in the middle of the reply."},
     }
     assert frames[2:] == [b"data: [DONE]", b""]
+
+
+async def test_a_stream_broken_off_after_done_just_ends(
+    client: httpx.AsyncClient, caller: UserSession
+) -> None:
+    """The reply was whole: no error frame after its `[DONE]`."""
+    response = await client.get("/api/llm/broken/after-done", headers=caller.headers)
+    assert response.content == b'data: {"content": "half"}\n\ndata: [DONE]\n\n'
 
 
 async def test_a_stream_broken_off_inside_a_frame_is_cut_for_the_client_too(

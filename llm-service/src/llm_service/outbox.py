@@ -17,6 +17,7 @@ XADD and the commit can publish an event twice; consumers are idempotent by `eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -211,6 +212,7 @@ class CompletionRecorder:
         self._redis = redis
         self._relay = relay
         self._unrecorded = 0  # replies started whose recording has not ended
+        self._recordings: set[asyncio.Future[None]] = set()
         self._all_recorded = asyncio.Event()
         self._all_recorded.set()
 
@@ -231,15 +233,18 @@ class CompletionRecorder:
     async def record(self, event: CompletionEvent) -> None:
         """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
         own: a caller cancelled meanwhile (the client left, the process is stopping) does not cut the
-        recording short."""
+        recording short. A failure is logged here, not raised: the reply itself was fine."""
         recording = asyncio.ensure_future(self._record(event))
+        self._recordings.add(recording)  # a task nobody references may be collected
         recording.add_done_callback(self._recorded)
-        await asyncio.shield(recording)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(recording)
 
     def _recorded(self, recording: asyncio.Future[None]) -> None:
+        self._recordings.discard(recording)
         if not recording.cancelled() and (error := recording.exception()) is not None:
             logger.error("recording a completion event failed", exc_info=error)
-        self._unrecorded -= 1
+        self._unrecorded = max(self._unrecorded - 1, 0)
         if self._unrecorded == 0:
             self._all_recorded.set()
 

@@ -157,11 +157,11 @@ def rekey_apikeys(settings: BootstrapSettings) -> tuple[int, int]:
                     except InvalidToken:
                         unreadable += 1
                         continue
-                    conn.execute(
+                    updated = conn.execute(
                         "UPDATE aigcspace.users SET apikey = %s WHERE id = %s AND apikey = %s",
                         (fresh, user_id, stored),
                     )
-                    rekeyed += 1
+                    rekeyed += updated.rowcount  # 0 when its user changed the key meanwhile
             if len(rows) < REKEY_BATCH:
                 return rekeyed, unreadable
             last_id = rows[-1][0]
@@ -194,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     if step == "rekey":
         rekeyed, unreadable = rekey_apikeys(settings)
         print(f"DashScope keys re-encrypted: {rekeyed}")
-        if unreadable:
+        if unreadable:  # exit 1: emptying APIKEY_ENCRYPTION_PREVIOUS_KEYS now would make them unrecoverable
             print(
                 f"{unreadable} stored keys open under none of the secrets: left as they are", file=sys.stderr
             )
+            return 1
         return 0
     load_demo(settings)
     print("demo data loaded")

@@ -57,6 +57,7 @@ _DROP_FROM_REQUEST = _HOP_BY_HOP | {
 # `date`, `server` and `x-request-id` are added again by uvicorn and the request-log middleware.
 _DROP_FROM_RESPONSE = _HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"set-cookie"}
 _EVENT_STREAM = b"text/event-stream"
+_DONE_FRAME = b"data: [DONE]\n\n"
 _NO_PROXY_BUFFERING = (b"x-accel-buffering", b"no")
 
 
@@ -163,21 +164,23 @@ class ProxyEndpoint:
 
     async def _pass_body(self, response: aiohttp.ClientResponse, send: Send) -> None:
         """Each chunk as it arrives. Should the service break off, an event stream that stopped between
-        two frames is ended as a failure mid-stream is (an error frame, then `[DONE]`); anything else
-        can only be cut, the one honest signal left once the response has started."""
-        between_frames = True
+        two frames is ended as a failure mid-stream is (an error frame, then `[DONE]`), one that had
+        already sent `[DONE]` just ends; anything else can only be cut, the one honest signal left once
+        the response has started."""
+        tail = b"\n\n"  # the last bytes sent, enough to tell where the stream stopped
         try:
             async for chunk in response.content.iter_any():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                between_frames = chunk.endswith(b"\n\n")
+                tail = (tail + chunk)[-len(_DONE_FRAME) :]
         except aiohttp.ClientError as exc:
             logger.warning(
                 "upstream stream broke",
                 extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
             )
-            if not (between_frames and response.content_type == _EVENT_STREAM.decode()):
+            if not (tail.endswith(b"\n\n") and response.content_type == _EVENT_STREAM.decode()):
                 raise
-            await send({"type": "http.response.body", "body": self._broken_stream_end, "more_body": False})
+            end = b"" if tail == _DONE_FRAME else self._broken_stream_end
+            await send({"type": "http.response.body", "body": end, "more_body": False})
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -220,7 +223,7 @@ def _error_frame(message: str) -> bytes:
         "usage": None,
         "error": {"code": "InternalError", "message": message},
     }
-    return b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\ndata: [DONE]\n\n"
+    return b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\n" + _DONE_FRAME
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:

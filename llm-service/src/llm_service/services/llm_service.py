@@ -175,8 +175,10 @@ class StreamFrames:
         if reply.status != "completed":
             self._stream.abort()
         with anyio.CancelScope(shield=True, deadline=anyio.current_time() + CLEANUP_SECONDS) as scope:
-            await self._stream.aclose()
-            await self._record(reply)
+            try:
+                await self._stream.aclose()
+            finally:  # recorded even if closing is cut short
+                await self._record(reply)
         if scope.cancelled_caught:
             logger.error("recording a stream timed out", extra={"dashscope_request_id": reply.request_id})
 
