@@ -8,8 +8,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from pydantic import ValidationError
+from shared.demo_data import DEMO_APIKEY, DEMO_USERNAME, load_demo_data
 from shared.security import ApiKeyCipher
 from shared.settings import ApiKeySettings, settings_error_line
 
@@ -81,3 +83,23 @@ def test_rekey_moves_every_readable_key_to_the_current_secret(
     assert _stored(database, lost) == lost_before
     for secret in (OLD, current, "sk-under-old"):
         assert secret not in result.stdout + result.stderr
+
+
+def test_the_demo_key_follows_a_new_encryption_key(
+    database: ScratchDatabase, secrets_env: dict[str, str]
+) -> None:
+    """A fresh `.env` against an existing dev database: `demo` can still chat after `make dev`."""
+    current = secrets_env["APIKEY_ENCRYPTION_KEY"]
+    with database.connect() as conn:
+        row = conn.execute("SELECT id FROM aigcspace.users WHERE username = %s", (DEMO_USERNAME,)).fetchone()
+    assert row is not None
+    demo_id = int(row[0])
+    url = database.url.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        with psycopg.connect(url) as conn:
+            load_demo_data(conn, apikey_secret=OLD)
+        assert ApiKeyCipher(OLD).decrypt(_stored(database, demo_id), user_id=demo_id) == DEMO_APIKEY
+    finally:
+        with psycopg.connect(url) as conn:
+            load_demo_data(conn, apikey_secret=current)
+    assert ApiKeyCipher(current).decrypt(_stored(database, demo_id), user_id=demo_id) == DEMO_APIKEY

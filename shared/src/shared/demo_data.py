@@ -85,7 +85,11 @@ MODELS: list[
 
 
 def load_demo_data(conn: psycopg.Connection, *, apikey_secret: str) -> None:
-    """Insert the demo user and models where missing, in one transaction."""
+    """Insert the demo user and models where missing, in one transaction.
+
+    A demo key stored under another APIKEY_ENCRYPTION_KEY (a fresh `.env` against an existing
+    database) is stored again under this one, so the demo user can chat; a removed one stays removed.
+    """
     cipher = ApiKeyCipher(apikey_secret)
     with conn.transaction():
         conn.execute(
@@ -93,6 +97,14 @@ def load_demo_data(conn: psycopg.Connection, *, apikey_secret: str) -> None:
             "ON CONFLICT (username) DO NOTHING",
             (DEMO_USERNAME, hash_password(DEMO_PASSWORD), cipher.encrypt(DEMO_APIKEY)),
         )
+        row = conn.execute(
+            "SELECT apikey FROM aigcspace.users WHERE username = %s", (DEMO_USERNAME,)
+        ).fetchone()
+        if row is not None and row[0] is not None and not cipher.opens(row[0]):
+            conn.execute(
+                "UPDATE aigcspace.users SET apikey = %s WHERE username = %s",
+                (cipher.encrypt(DEMO_APIKEY), DEMO_USERNAME),
+            )
         for name, display, category, description, mode, simple, tiers in MODELS:
             row = conn.execute(
                 "INSERT INTO aigcspace.model (name, display_name, category, description) "

@@ -70,6 +70,14 @@ class ApiKeyCipher:
             )
             return None
 
+    def opens(self, token: str) -> bool:
+        """Whether `token` was encrypted under one of the secrets (quietly: nothing is logged)."""
+        try:
+            self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
     def rotate(self, token: str) -> str:
         """`token` encrypted under the current secret; raises `InvalidToken` when no secret opens it."""
         return self._fernet.rotate(token.encode()).decode()
