@@ -51,6 +51,7 @@ def test_defaults(clean_env: None) -> None:
         ({"APIKEY_ENCRYPTION_KEY": ""}, "apikey_encryption_key"),
         ({"APIKEY_ENCRYPTION_KEY": "k" * 31}, "apikey_encryption_key"),
         ({"DB_POOL_SIZE": "0"}, "db_pool_size"),  # no connection to run a transaction on
+        ({"INTERNAL_TOKEN_TTL_SECONDS": "0"}, "internal_token_ttl_seconds"),  # every call would be a 401
     ],
 )
 def test_weak_secrets_and_bad_values_are_refused(clean_env: None, env: dict[str, str], field: str) -> None:

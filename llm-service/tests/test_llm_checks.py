@@ -69,12 +69,14 @@ async def test_invalid_fields_are_422_without_a_dashscope_call(
     [
         ('{"model": "qwen-turbo", "messages": [{"role": "user", "content": "a\\ud800b"}]}', "content"),
         ('{"model": "qwen-\\udfff", "messages": [{"role": "user", "content": "hi"}]}', "model"),
+        ('{"model": "qwen\\u0000turbo", "messages": [{"role": "user", "content": "hi"}]}', "model"),
     ],
 )
-async def test_a_lone_surrogate_is_422_without_a_dashscope_call(
+async def test_text_that_cannot_be_sent_or_looked_up_is_422_without_a_dashscope_call(
     gateway: httpx.AsyncClient, system: System, body: str, field: str
 ) -> None:
-    """Valid JSON, but not text: it could be neither sent to DashScope nor stored (was a 502 or a 500)."""
+    """Valid JSON, but a lone surrogate is not text (could be neither sent to DashScope nor stored), and
+    no model name holds a NUL (PostgreSQL cannot compare with one): each was a 502 or a 500."""
     user = await new_user(gateway)
     headers = {**user.headers, "Content-Type": "application/json"}
     response = await gateway.post(CHAT, content=body.encode(), headers=headers)

@@ -24,3 +24,18 @@ async def test_a_trailing_slash_is_a_404_in_the_envelope(
     response = await gateway.get("/api/conversations/", headers=user.headers)
     assert response.status_code == 404
     assert response.json() == {"code": 404, "message": "Not found.", "data": None}
+
+
+async def test_a_body_that_is_not_json_says_so(gateway: httpx.AsyncClient, user: UserSession) -> None:
+    headers = {**user.headers, "Content-Type": "application/json"}
+    response = await gateway.post("/api/conversations", content=b'{"title": "a"', headers=headers)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == 422
+    assert body["message"].startswith("The request body is not valid JSON at character 13"), body
+
+
+async def test_a_wrong_field_is_named(gateway: httpx.AsyncClient, user: UserSession) -> None:
+    response = await gateway.post("/api/conversations", json={"title": ""}, headers=user.headers)
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("Invalid field title: "), response.text

@@ -126,3 +126,23 @@ async def _burst_then_one_more(engine_url: str) -> list[int]:
 def test_a_burst_larger_than_the_pool_completes_and_gives_every_slot_back(database: ScratchDatabase) -> None:
     results = asyncio.run(_burst_then_one_more(database.url))
     assert results == [i for i in range(200) if i % 10]
+
+
+async def _failed_statement(engine_url: str, secret: str) -> BaseException:
+    engine = create_engine(engine_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT CAST(:value AS text), 1 / 0"), {"value": secret})
+    except Exception as exc:
+        return exc
+    finally:
+        await engine.dispose()
+    raise AssertionError("the statement should have failed")
+
+
+def test_a_failed_statement_does_not_carry_its_parameters(database: ScratchDatabase) -> None:
+    """Errors are logged and dead-lettered; a parameter may be a password hash, a key or a message."""
+    secret = "sk-secret-parameter-value"
+    error = asyncio.run(_failed_statement(database.url, secret))
+    assert "division by zero" in str(error)
+    assert secret not in str(error) and secret not in repr(error)

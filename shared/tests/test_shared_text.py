@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter, ValidationError
 from shared.db import storable_text
-from shared.schemas import UnicodeText
+from shared.schemas import StorableText, UnicodeText
 
 
 @pytest.mark.parametrize(
@@ -26,5 +26,14 @@ def test_storable_text_replaces_only_what_cannot_be_stored(text: str, stored: st
 def test_unicode_text_refuses_a_lone_surrogate_and_keeps_the_rest() -> None:
     adapter = TypeAdapter(UnicodeText)
     assert adapter.validate_python("a\x00b 😀") == "a\x00b 😀"
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        adapter.validate_python("a\udc00b")
+
+
+def test_storable_text_also_refuses_nul() -> None:
+    adapter = TypeAdapter(StorableText)
+    assert adapter.validate_python("plain 中文") == "plain 中文"
+    with pytest.raises(ValidationError, match="NUL"):
+        adapter.validate_python("a\x00b")
     with pytest.raises(ValidationError, match="lone surrogate"):
         adapter.validate_python("a\udc00b")

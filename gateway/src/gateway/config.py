@@ -41,7 +41,7 @@ class GatewaySettings(ApiKeySettings):
     @field_validator("jwt_secret")
     @classmethod
     def _jwt_secret_strong(cls, value: str, info: ValidationInfo) -> str:
-        check_secret("JWT_SECRET", value)
+        check_secret(value)
         if value == info.data.get("internal_secret"):
             raise ValueError("must differ from INTERNAL_SECRET")
         return value

@@ -28,7 +28,7 @@ class LlmServiceSettings(ApiKeySettings):
     dashscope_max_connections: int = Field(default=0, ge=0)
 
     # How long a model row read for a chat is reused (CONTRACT: changes seen within 60 s).
-    model_cache_ttl_s: float = Field(default=10.0, ge=0)
+    model_cache_ttl_s: float = Field(default=10.0, ge=0, le=60)
 
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=100, gt=0)

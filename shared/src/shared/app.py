@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 from starlette.middleware import Middleware
 
 from shared.db import create_engine, create_session_factory
 from shared.errors import install_error_handlers
 from shared.health import router as health_router
 from shared.logging import RequestLogMiddleware, configure_logging
+from shared.messaging import connect_redis
 from shared.settings import BaseServiceSettings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -41,9 +41,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.session_factory = create_session_factory(app.state.engine)
-        app.state.redis = Redis.from_url(
-            settings.redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
-        )
+        app.state.redis = connect_redis(settings.redis_url)
         try:
             if on_startup is not None:
                 await on_startup(app)

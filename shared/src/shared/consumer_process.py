@@ -20,14 +20,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.app import Hook
 from shared.db import SessionFactory, create_engine, create_session_factory
 from shared.logging import configure_logging
-from shared.messaging import EventHandler, Housekeeping, StreamConsumer
-from shared.settings import ConsumerSettings, settings_error_line
+from shared.messaging import EventHandler, Housekeeping, StreamConsumer, connect_redis
+from shared.settings import SETTINGS_ERRORS, ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
 
 CONSUMER_POOL_SIZE = 3  # one transaction at a time, a spare for the per-event fallback, housekeeping
 HandlerFactory = Callable[[SessionFactory], EventHandler]
 HousekeepingFactory = Callable[[SessionFactory], Housekeeping]
+
+
+def _consumer(
+    redis: Redis,
+    engine: AsyncEngine,
+    settings: ConsumerSettings,
+    group: str,
+    build_handler: HandlerFactory,
+    build_housekeeping: HousekeepingFactory | None,
+) -> StreamConsumer:
+    """The group's consumer, the same inside a service and in a process of its own."""
+    session_factory = create_session_factory(engine)
+    return StreamConsumer(
+        redis,
+        group=group,
+        handler=build_handler(session_factory),
+        options=settings.consumer_options(),
+        housekeeping=build_housekeeping(session_factory) if build_housekeeping else None,
+    )
 
 
 def consumer_hooks(
@@ -45,15 +64,7 @@ def consumer_hooks(
         # A small pool of the consumer's own: requests holding every connection of the app's pool
         # must not make replies wait to be recorded.
         engine = create_engine(settings.database_url, pool_size=CONSUMER_POOL_SIZE)
-        session_factory = create_session_factory(engine)
-        consumer = StreamConsumer(
-            app.state.redis,
-            group=group,
-            handler=build_handler(session_factory),
-            options=settings.consumer_options(),
-            housekeeping=build_housekeeping(session_factory) if build_housekeeping else None,
-        )
-        app.state.consumer = consumer
+        consumer = _consumer(app.state.redis, engine, settings, group, build_handler, build_housekeeping)
         app.state.consumer_engine = engine
         app.state.consumer_task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
         logger.info("consumer started", extra={"group": group, "consumer": consumer.name})
@@ -79,18 +90,9 @@ async def run_consumer(
     build_housekeeping: HousekeepingFactory | None = None,
 ) -> None:
     """Consume until SIGTERM/SIGINT, with an engine and a Redis client of this process's own."""
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    redis = Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
-    )
-    session_factory = create_session_factory(engine)
-    consumer = StreamConsumer(
-        redis,
-        group=group,
-        handler=build_handler(session_factory),
-        options=settings.consumer_options(),
-        housekeeping=build_housekeeping(session_factory) if build_housekeeping else None,
-    )
+    engine = create_engine(settings.database_url, pool_size=CONSUMER_POOL_SIZE)
+    redis = connect_redis(settings.redis_url)
+    consumer = _consumer(redis, engine, settings, group, build_handler, build_housekeeping)
     task = asyncio.create_task(consumer.run(), name=f"consumer:{group}")
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -116,7 +118,7 @@ def consumer_main(
     """The body of `python -m <service>.consumer`: one extra consumer of the group, no HTTP."""
     try:
         settings = load_settings()
-    except Exception as exc:  # bad settings are the expected case
+    except SETTINGS_ERRORS as exc:
         print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level)

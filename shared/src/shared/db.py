@@ -77,6 +77,9 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     returned, so a busy service opened and closed a connection every few requests (a PostgreSQL
     backend started each time, and asyncpg's set-up round trips). Waiting a moment for a pooled
     connection is far cheaper; `pool_timeout` bounds the wait.
+
+    A failed statement's error leaves out its parameters: errors are logged (and a consumer's are kept
+    with the dead-lettered event), and parameters hold password hashes, encrypted keys and messages.
     """
     engine = create_async_engine(
         async_database_url(url),
@@ -84,6 +87,7 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         max_overflow=0,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         pool_recycle=3600,
+        hide_parameters=True,
         connect_args={"server_settings": {"search_path": SCHEMA}},
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)

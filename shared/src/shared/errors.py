@@ -60,6 +60,20 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
 
 
+def _validation_message(exc: RequestValidationError) -> str:
+    """Names the first wrong field; a body that is not JSON at all says so (its `loc` holds a character
+    offset, not a field)."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        detail = (first.get("ctx") or {}).get("error")
+        offset = next((part for part in first.get("loc", ()) if isinstance(part, int)), None)
+        where = f" at character {offset}" if offset is not None else ""
+        return f"The request body is not valid JSON{where}" + (f": {detail}." if detail else ".")
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+    return f"Invalid field {where}: {first.get('msg', 'invalid')}."
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render 4xx/5xx of every origin (ours, Starlette's routing, validation, crashes) in the envelope."""
 
@@ -77,10 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
-        first = errors[0] if errors else {"loc": [], "msg": "invalid"}
-        where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
-        return envelope(errors, status=422, message=f"Invalid field {where}: {first['msg']}.")
+        return envelope(_field_errors(exc), status=422, message=_validation_message(exc))
 
     async def _outage(request: Request, exc: Exception) -> JSONResponse:
         """The database unreachable or overloaded: a 503 to try again later, not a bug. Anything else of

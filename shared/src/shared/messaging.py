@@ -31,6 +31,12 @@ TransientCheck = Callable[[BaseException], bool]
 StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 
 
+def connect_redis(url: str) -> Redis:
+    """The client every process uses: text replies, a bounded connect, and a ping of a connection idle
+    for 30 s before it is used again (so one a restarted Redis dropped is noticed, not written to)."""
+    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30)
+
+
 def consumer_name(group: str) -> str:
     """Unique per process, so a restarted consumer never owns its predecessor's pending entries."""
     return f"{group}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.internal_http import SERVER_KEEPALIVE_SECONDS
-from shared.settings import settings_error_line
+from shared.settings import SETTINGS_ERRORS, settings_error_line
 
 
 def raise_open_file_limit() -> None:
@@ -39,7 +39,7 @@ def serve(build_app: Callable[[], FastAPI], *, name: str) -> None:
     host and port its settings name."""
     try:
         app = build_app()
-    except Exception as exc:  # bad settings are the expected case
+    except SETTINGS_ERRORS as exc:
         print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     raise_open_file_limit()

@@ -43,5 +43,17 @@ def _encodable(value: str) -> str:
     return value
 
 
-# Text that can be sent on and stored: a string without lone surrogates.
+# Text that can be sent on: a string without lone surrogates (a NUL is kept: DashScope takes it).
 UnicodeText = Annotated[str, AfterValidator(_encodable)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, nor compare with it: refuse it here (422) rather than fail in
+    # the database (500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Text that is stored or looked up as it is (a title, a model name): no lone surrogates, no NUL.
+StorableText = Annotated[UnicodeText, AfterValidator(_no_nul)]

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 if TYPE_CHECKING:
     from shared.messaging import ConsumerOptions
     from shared.security import ApiKeyCipher
 
 MIN_SECRET_BYTES = 32
+# What reading bad settings raises: a process refuses to start with one line (anything else is a bug).
+SETTINGS_ERRORS = (ValidationError, SettingsError)
 
 
-def _check_secret(name: str, value: str) -> str:
+def check_secret(value: str) -> str:
+    """Validator body of every secret setting: long enough to resist guessing (checked by length only,
+    so the value never appears in an error)."""
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
     return value
@@ -31,7 +35,8 @@ class BaseServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
-    internal_token_ttl_seconds: int = 60
+    # How long an internal credential is valid; shorter than a call may take would refuse calls.
+    internal_token_ttl_seconds: int = Field(default=60, ge=10)
 
     @property
     def listen_port(self) -> int:
@@ -41,7 +46,7 @@ class BaseServiceSettings(BaseSettings):
     @field_validator("internal_secret")
     @classmethod
     def _internal_secret_long_enough(cls, value: str) -> str:
-        return _check_secret("INTERNAL_SECRET", value)
+        return check_secret(value)
 
 
 def split_keys(value: str) -> list[str]:
@@ -60,13 +65,13 @@ class ApiKeySettings(BaseServiceSettings):
     @field_validator("apikey_encryption_key")
     @classmethod
     def _apikey_key_strong(cls, value: str) -> str:
-        return _check_secret("APIKEY_ENCRYPTION_KEY", value)
+        return check_secret(value)
 
     @field_validator("apikey_encryption_previous_keys")
     @classmethod
     def _previous_keys_strong(cls, value: str) -> str:
         for key in split_keys(value):
-            _check_secret("APIKEY_ENCRYPTION_PREVIOUS_KEYS", key)
+            check_secret(key)
         return value
 
     def apikey_cipher(self) -> ApiKeyCipher:
@@ -77,15 +82,8 @@ class ApiKeySettings(BaseServiceSettings):
         )
 
 
-def check_secret(name: str, value: str) -> str:
-    """Validator body for any other secret setting (JWT_SECRET, APIKEY_ENCRYPTION_KEY)."""
-    return _check_secret(name, value)
-
-
 def settings_error_line(error: Exception) -> str:
     """One line saying which setting is wrong, without echoing its value."""
-    from pydantic import ValidationError
-
     if isinstance(error, ValidationError):
         parts = []
         for item in error.errors():

@@ -24,12 +24,7 @@ async def list_for_conversation(session: AsyncSession, *, conversation_id: int) 
     return (await session.scalars(statement)).all()
 
 
-async def existing_model_id(session: AsyncSession, *, model_id: int) -> int | None:
-    """`model_id` if the model still exists (it may have been deleted since the call), else None."""
-    return await session.scalar(select(Model.id).where(Model.id == model_id))
-
-
 async def existing_model_ids(session: AsyncSession, *, model_ids: Iterable[int]) -> set[int]:
-    """Which of these models still exist."""
+    """Which of these models still exist (one may have been deleted since the call)."""
     ids = sorted(set(model_ids))
     return set((await session.scalars(select(Model.id).where(Model.id.in_(ids)))).all())

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from shared.schemas import Money, Timestamp, UnicodeText
+from pydantic import BaseModel, ConfigDict, Field
+from shared.schemas import Money, StorableText, Timestamp
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refuse it here (422) rather than fail in the database (500).
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Title = Annotated[UnicodeText, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+Title = Annotated[StorableText, Field(min_length=1, max_length=200)]
 
 
 class ConversationCreate(BaseModel):

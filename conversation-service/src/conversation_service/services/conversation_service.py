@@ -98,13 +98,6 @@ async def delete_conversation(session: AsyncSession, *, conversation_id: int, us
         raise ConversationNotFound()
 
 
-async def update_token_stats(
-    session: AsyncSession, *, conversation_id: int, input_tokens: int, output_tokens: int
-) -> None:
-    """Add tokens to a conversation's totals (accumulated in SQL, never overwritten)."""
-    await update_token_stats_many(session, deltas={conversation_id: (input_tokens, output_tokens)})
-
-
 async def lock_conversations(session: AsyncSession, *, conversation_ids: Iterable[int]) -> dict[int, int]:
     """Lock the existing ones of these conversations for this transaction, in id order (so two consumers
     cannot deadlock); their owners by id (a deleted one is absent)."""
@@ -112,7 +105,8 @@ async def lock_conversations(session: AsyncSession, *, conversation_ids: Iterabl
 
 
 async def update_token_stats_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
-    """`update_token_stats` for several conversations: (input, output) tokens to add, by conversation id."""
+    """The seed's `update_token_stats`, for several conversations at once: (input, output) tokens to add
+    to each conversation's totals, by conversation id (accumulated in SQL, never overwritten)."""
     await conversation_repository.add_tokens_many(session, deltas=deltas)
 
 

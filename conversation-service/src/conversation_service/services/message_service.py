@@ -22,7 +22,7 @@ from conversation_service.services import conversation_service
 
 @dataclass(frozen=True)
 class NewMessage:
-    """A message to store with `create_messages`; the token rules apply as in `create_message`."""
+    """A message to store with `create_messages`; the token rules of `_storable` apply."""
 
     conversation_id: int
     role: Role
@@ -44,37 +44,9 @@ def _storable(role: Role, content: str, input_tokens: int, output_tokens: int) -
     return content, input_tokens, output_tokens
 
 
-async def create_message(
-    session: AsyncSession,
-    *,
-    conversation_id: int,
-    role: Role,
-    content: str,
-    input_tokens: int = 0,
-    output_tokens: int = 0,
-    model_id: int | None = None,
-    model_name: str | None = None,
-) -> None:
-    """Store a message and add its tokens to the conversation (the rules of `_storable`)."""
-    await create_messages(
-        session,
-        [
-            NewMessage(
-                conversation_id=conversation_id,
-                role=role,
-                content=content,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                model_id=model_id,
-                model_name=model_name,
-            )
-        ],
-    )
-
-
 async def create_messages(session: AsyncSession, messages: Sequence[NewMessage]) -> None:
-    """`create_message` for many messages at once: one INSERT for all of them (in the given order) and
-    one update of each conversation's totals by the sum of its messages' tokens."""
+    """The seed's `create_message`, for many messages at once: one INSERT for all of them (in the given
+    order) and one update of each conversation's totals by the sum of its messages' tokens."""
     rows: list[dict[str, Any]] = []
     deltas: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
     for message in messages:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from shared.models import Model, ModelPrice
+from shared.models import LLM_CATEGORY, Model, ModelPrice
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
-
-LLM_CATEGORY = 0
 
 
 async def get_model_by_name(session: AsyncSession, name: str) -> Model | None:

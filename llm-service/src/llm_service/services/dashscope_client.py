@@ -51,7 +51,7 @@ _STATUS_OF_KIND: dict[ErrorKind, int] = {
 }
 # Codes DashScope uses for its own failures; inside a stream they arrive without their HTTP status.
 _SERVER_ERROR_CODES = ("InternalError", "SystemError", "ModelUnavailable", "ServiceUnavailable", "Unknown")
-_FINISHED = ("null", "")  # DashScope's "not finished yet" finish_reason values (besides None)
+_UNFINISHED = ("null", "")  # DashScope's "not finished yet" finish_reason values (besides None)
 _MAX_MESSAGE_CHARS = 300
 
 # Idle connections to DashScope are dropped after this (aiohttp's default), below the keep-alive of
@@ -226,7 +226,7 @@ def _first_choice(response: Any) -> tuple[str, str | None]:
     if not isinstance(content, str):  # multimodal-style list of parts
         content = "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
     finish = choice.get("finish_reason")
-    return storable_text(content), (None if finish in (None, *_FINISHED) else str(finish))
+    return storable_text(content), (None if finish in (None, *_UNFINISHED) else str(finish))
 
 
 class ChatStream:

@@ -24,7 +24,7 @@ import anyio
 from shared.db import SessionFactory, storable_text, unit_of_work
 from shared.errors import AppError
 from shared.events import CompletionEvent, CompletionStatus, StoredMessage, Usage
-from shared.models import Model
+from shared.models import LLM_CATEGORY, Model
 from shared.security import ApiKeyCipher
 
 from llm_service.outbox import CompletionRecorder
@@ -370,7 +370,7 @@ def _chat_model(model: ModelInfo | None, name: str) -> ModelInfo:
     shown = name if len(name) <= 128 else name[:128] + "…"
     if model is None or not model.is_active:
         raise AppError(400, f"Unknown model: {shown}.")
-    if model.category != model_repository.LLM_CATEGORY:
+    if model.category != LLM_CATEGORY:
         raise AppError(400, f"Model {shown} is not a chat model.")
     return model
 

@@ -11,8 +11,6 @@ from shared.db import SessionFactory, unit_of_work
 
 from llm_service.repositories import model_repository
 
-DEFAULT_TTL_S = 10.0
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -27,7 +25,7 @@ class ModelInfo:
 class ModelCache:
     """Model rows by name, each read from the database at most once per TTL."""
 
-    def __init__(self, sessions: SessionFactory, *, ttl: float = DEFAULT_TTL_S) -> None:
+    def __init__(self, sessions: SessionFactory, *, ttl: float) -> None:
         self._sessions = sessions
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ModelInfo]] = {}
@@ -50,7 +48,7 @@ class ModelCache:
         if info is None:
             self._entries.pop(name, None)
         else:
-            if len(self._entries) > 1000:  # names come from requests: never let them pile up
+            if len(self._entries) > 1000:  # only existing models are kept; a backstop all the same
                 self._entries.clear()
             self._entries[name] = (now + self._ttl, info)
         return info
