@@ -10,7 +10,6 @@ from billing_service.services.billing_calculator import (
     BillingCalculator,
     PriceInfo,
     PriceTier,
-    round_bill,
 )
 
 D = Decimal
@@ -111,6 +110,8 @@ def test_unbounded_last_tier_holds_any_input(caplog: pytest.LogCaptureFixture) -
         None,
         PriceInfo(billing_mode="tier", tiers=()),
         PriceInfo(billing_mode="simple", input_price=D("0.001"), output_price=None),
+        # CONTRACT §3: prices are CNY; bills and usage add costs without converting currencies.
+        PriceInfo(billing_mode="simple", input_price=D("0.001"), output_price=D("0.001"), currency="USD"),
     ],
 )
 def test_no_usable_price_bills_zero_and_logs_an_error(
@@ -123,17 +124,36 @@ def test_no_usable_price_bills_zero_and_logs_an_error(
     assert [r for r in caplog.records if r.levelno == logging.ERROR]
 
 
-def test_ten_thousand_tiny_costs_bill_their_exact_sum() -> None:
-    tiny = PriceInfo(billing_mode="simple", input_price=D("0.04"), output_price=D("0"))
-    costs = [calculator.calculate(tiny, input_tokens=1, output_tokens=0).cost for _ in range(10_000)]
-    assert costs[0] == D("0.00004")
-    assert round_bill(costs) == D("0.4000")
-    assert str(round_bill(costs)) == "0.4000"
-    assert sum((round_bill(c) for c in costs), D(0)) == 0  # what rounding each call would have lost
+GAPPED = PriceInfo(
+    billing_mode="tier",
+    tiers=(PriceTier(0, 1000, D("1"), D("1")), PriceTier(2000, None, D("5"), D("5"))),
+)
 
 
-def test_bill_rounds_half_up() -> None:
-    assert round_bill(D("0.00005")) == D("0.0001")
-    assert round_bill(D("0.00015")) == D("0.0002")
-    assert round_bill(D("0.000049999999")) == D("0.0000")
-    assert round_bill([D("0.00004")] * 25) == D("0.0010")
+@pytest.mark.parametrize(
+    ("input_tokens", "warned"),
+    [(0, False), (1000, False), (1001, True), (2000, True), (2001, False)],
+)
+def test_input_in_a_gap_between_tiers_uses_the_tier_above_and_warns(
+    caplog: pytest.LogCaptureFixture, input_tokens: int, warned: bool
+) -> None:
+    """No tier holds 1,001–2,000 (min_tokens < input ≤ max_tokens): the operator's table has a gap."""
+    with caplog.at_level(logging.WARNING):
+        result = calculator.calculate(GAPPED, input_tokens=input_tokens, output_tokens=0, model="gapped")
+    assert result.input_price == (D("1") if input_tokens <= 1000 else D("5"))
+    assert any("gap between price tiers" in r.getMessage() for r in caplog.records) == warned
+
+
+def test_a_first_tier_above_zero_leaves_small_input_in_a_gap(caplog: pytest.LogCaptureFixture) -> None:
+    late_start = PriceInfo(billing_mode="tier", tiers=(PriceTier(100, None, D("1"), D("1")),))
+    with caplog.at_level(logging.WARNING):
+        assert calculator.calculate(late_start, input_tokens=0, output_tokens=0).input_price == D("1")
+    assert any("gap between price tiers" in r.getMessage() for r in caplog.records)
+
+
+def test_the_demo_tables_have_no_gaps(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        for tokens in (0, 1, 32_000, 32_001, 128_000, 128_001, 252_000, 256_000, 256_001, 1_000_000):
+            for price in (QWEN_PLUS, QWEN3_MAX):
+                calculator.calculate(price, input_tokens=tokens, output_tokens=1)
+    assert not [r for r in caplog.records if "gap" in r.getMessage()]

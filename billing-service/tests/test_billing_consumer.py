@@ -124,6 +124,33 @@ async def test_a_bill_is_the_rounded_sum_not_the_sum_of_rounded_costs(
     assert (await chat.detail())["bill"] == "0.0001"
 
 
+async def test_a_bill_rounds_half_up(system: System, chat: ServiceChat, stream_redis: Any) -> None:
+    # 0.00005 exactly: half-up bills 0.0001, where half-even (Python's default) would bill 0.0000.
+    model = add_simple_model(system, "0.05", "0")
+    event = chat.event("half", input_tokens=1, output_tokens=0, model=model)
+    await publish_events(stream_redis, event)
+    [line] = await wait_billed(system, event)
+    assert line["cost"] == Decimal("0.00005")
+    assert (await chat.detail())["bill"] == "0.0001"
+
+
+async def test_a_call_naming_someone_elses_conversation_is_not_in_its_bill(
+    system: System, chat: ServiceChat, conversation_api: httpx.AsyncClient, stream_redis: Any
+) -> None:
+    """Billed to the caller's own usage, but the conversation's bill sums its owner's calls only (as
+    conversation-service stores only the owner's messages)."""
+    other = ServiceChat(system, conversation_api)
+    other.conversation_id = chat.conversation_id  # not theirs
+    foreign = other.event("not mine", input_tokens=100_000, output_tokens=0)
+    await publish_events(stream_redis, foreign)
+    [line] = await wait_billed(system, foreign)
+    assert line["user_id"] == other.user_id and line["cost"] == Decimal("0.08")
+    own = chat.event("mine", input_tokens=1_000, output_tokens=0)
+    await publish_events(stream_redis, own)
+    await wait_billed(system, own)
+    assert (await chat.detail())["bill"] == "0.0008"
+
+
 async def test_a_republished_event_is_billed_once(
     system: System, chat: ServiceChat, stream_redis: Any
 ) -> None:

@@ -139,6 +139,8 @@ async def test_usage_of_a_user_without_calls_is_zero(system: System, billing_api
         {"from": "yesterday"},
         {"to": "2024-02-30"},
         {"from": "9999-12-30", "to": "9999-12-31"},
+        {"from": "2024-03-01T00:00:00+08:00"},  # an instant of another UTC day, not a day
+        {"to": "20240301"},
     ],
 )
 async def test_usage_rejects_a_bad_range(

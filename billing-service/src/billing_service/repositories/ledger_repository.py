@@ -47,14 +47,21 @@ async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequenc
 
 
 async def set_bills_from_ledger(session: AsyncSession, *, conversation_ids: Sequence[int]) -> None:
-    """Each (locked) conversation's `bill` := the exact sum of its costs rounded half-up to 4 places
-    (ROUND on numeric rounds half away from zero, which is half-up for costs ≥ 0). One statement, run
-    after the locks, so under READ COMMITTED it sees every committed line."""
+    """Each (locked) conversation's `bill` := the exact sum of its owner's costs rounded half-up to 4
+    places (ROUND on numeric rounds half away from zero, which is half-up for costs ≥ 0). One statement,
+    run after the locks, so under READ COMMITTED it sees every committed line.
+
+    Only the owner's lines: an event naming someone else's conversation is billed to its own user (their
+    usage) but is no call of this conversation."""
     if not conversation_ids:
         return
     sums = (
         select(BillingLedger.conversation_id, func.sum(BillingLedger.cost).label("exact_sum"))
-        .where(BillingLedger.conversation_id.in_(sorted(set(conversation_ids))))
+        .join(AIConversation, AIConversation.id == BillingLedger.conversation_id)
+        .where(
+            BillingLedger.conversation_id.in_(sorted(set(conversation_ids))),
+            BillingLedger.user_id == AIConversation.user_id,
+        )
         .group_by(BillingLedger.conversation_id)
         .subquery()
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from shared.dependencies import CurrentUserId, SessionDep
 from shared.envelope import ApiResponse, envelope
 
@@ -20,9 +22,21 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
+def _a_plain_date(value: object) -> object:
+    # Pydantic would also take a date-time at midnight and drop its offset ("…T00:00:00+08:00" is a
+    # different UTC day): only a calendar day is meant here.
+    if isinstance(value, str) and not _PLAIN_DATE.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+UtcDay = Annotated[date, BeforeValidator(_a_plain_date)]
+
+
 async def usage_period(
-    date_from: Annotated[date | None, Query(alias="from", description="first UTC day (YYYY-MM-DD)")] = None,
-    date_to: Annotated[date | None, Query(alias="to", description="last UTC day, included")] = None,
+    date_from: Annotated[UtcDay | None, Query(alias="from", description="first UTC day (YYYY-MM-DD)")] = None,
+    date_to: Annotated[UtcDay | None, Query(alias="to", description="last UTC day, included")] = None,
 ) -> tuple[date, date]:
     """The requested days; by default the last 30 (today included). At most 366 days, `from` ≤ `to`."""
     end = date_to or datetime.now(UTC).date()

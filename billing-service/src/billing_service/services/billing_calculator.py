@@ -3,26 +3,29 @@
 - `simple`: cost = (input_tokens × input_price + output_tokens × output_price) / 1000.
 - `tier`: the one tier holding the call's input tokens (min_tokens < input ≤ max_tokens, max null =
   unbounded, the first tier also holds 0) prices the input *and* the output of the whole call; tiers
-  are not sliced. Input beyond the last tier's bound is priced by the last tier (logged as a warning).
-- No usable price: cost 0, logged as an error; the chat is never blocked by billing.
+  are not sliced. Input beyond the last tier's bound is priced by the last tier, input in a gap
+  between two tiers by the tier above it (each logged as a warning: the tier table needs fixing).
+- No usable price: cost 0, logged as an error; the chat is never blocked by billing. A price not in
+  CNY is not usable (CONTRACT: prices are CNY; bills and usage add costs up without converting).
 
-Costs are never rounded here; a bill is the exact sum of its costs rounded once (`round_bill`).
+Costs are never rounded here; a bill is the exact sum of its costs rounded once, in the database
+(`ledger_repository.set_bills_from_ledger`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from shared.models import ModelPrice
-from shared.schemas import money_4
 
 logger = logging.getLogger(__name__)
 
 PER_TOKENS = Decimal(1000)
 ZERO = Decimal(0)
+CURRENCY = "CNY"  # of every price, cost and bill (CONTRACT §3)
 SIMPLE = "simple"
 TIER = "tier"
 
@@ -45,7 +48,7 @@ class PriceInfo:
     input_price: Decimal | None = None
     output_price: Decimal | None = None
     tiers: tuple[PriceTier, ...] = ()
-    currency: str = "CNY"
+    currency: str = CURRENCY
 
     @classmethod
     def from_model_price(cls, price: ModelPrice) -> PriceInfo:
@@ -57,7 +60,7 @@ class PriceInfo:
             tiers=tuple(
                 PriceTier(t.min_tokens, t.max_tokens, t.input_price, t.output_price) for t in price.tiers
             ),
-            currency=(price.currency or "CNY").strip(),
+            currency=(price.currency or CURRENCY).strip(),
         )
 
 
@@ -69,22 +72,24 @@ class CallCost:
     billing_mode: str | None
     input_price: Decimal | None
     output_price: Decimal | None
-    currency: str = "CNY"
+    currency: str = CURRENCY
 
 
-def select_tier(tiers: Sequence[PriceTier], input_tokens: int) -> tuple[PriceTier, bool]:
-    """The tier that holds `input_tokens`, and whether the input lies beyond the last tier's bound."""
+BEYOND_LAST_TIER = "input tokens beyond the last price tier; priced by the last tier"
+IN_A_GAP = "input tokens in a gap between price tiers; priced by the tier above"
+
+
+def select_tier(tiers: Sequence[PriceTier], input_tokens: int) -> tuple[PriceTier, str | None]:
+    """The tier whose range holds `input_tokens` (the first also holds 0); when none does, the tier
+    used instead and why (to be logged)."""
     ordered = sorted(tiers, key=lambda tier: tier.min_tokens)
     for tier in ordered:
         if tier.max_tokens is None or input_tokens <= tier.max_tokens:
-            return tier, False
-    return ordered[-1], True
-
-
-def round_bill(costs: Decimal | Iterable[Decimal]) -> Decimal:
-    """A bill: the exact sum of the costs, rounded half-up to 4 places once."""
-    total = costs if isinstance(costs, Decimal) else sum(costs, ZERO)
-    return money_4(total)
+            holds = input_tokens > tier.min_tokens or (
+                tier is ordered[0] and input_tokens == 0 == tier.min_tokens
+            )
+            return tier, None if holds else IN_A_GAP
+    return ordered[-1], BEYOND_LAST_TIER
 
 
 class BillingCalculator:
@@ -96,6 +101,8 @@ class BillingCalculator:
         """The exact cost; 0 (and an error in the log) when the model has no usable price."""
         if price is None:
             return self._unpriced(model, "the model has no price")
+        if price.currency != CURRENCY:
+            return self._unpriced(model, f"a price in {price.currency!r}, not {CURRENCY}")
         if price.billing_mode == SIMPLE:
             if price.input_price is None or price.output_price is None:
                 return self._unpriced(model, "a simple price without input or output price")
@@ -103,11 +110,16 @@ class BillingCalculator:
         elif price.billing_mode == TIER:
             if not price.tiers:
                 return self._unpriced(model, "a tiered price without tiers")
-            tier, beyond = select_tier(price.tiers, input_tokens)
-            if beyond:
+            tier, mismatch = select_tier(price.tiers, input_tokens)
+            if mismatch:
                 logger.warning(
-                    "input tokens beyond the last price tier; priced by the last tier",
-                    extra={"model": model, "input_tokens": input_tokens, "last_max_tokens": tier.max_tokens},
+                    mismatch,
+                    extra={
+                        "model": model,
+                        "input_tokens": input_tokens,
+                        "tier_min_tokens": tier.min_tokens,
+                        "tier_max_tokens": tier.max_tokens,
+                    },
                 )
             input_price, output_price = tier.input_price, tier.output_price
         else:

@@ -16,12 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing_service.repositories import ledger_repository
 from billing_service.schemas.billing_schema import DayUsage, ModelUsage, UsageResponse, UsageTotals
-from billing_service.services.billing_calculator import BillingCalculator
+from billing_service.services.billing_calculator import CURRENCY, BillingCalculator
 from billing_service.services.price_service import PriceBook
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_CURRENCY = "CNY"
 
 
 class Outcome(StrEnum):
@@ -120,7 +118,7 @@ async def usage_report(
     return UsageResponse(
         date_from=date_from,
         date_to=date_to,
-        currency=DEFAULT_CURRENCY,
+        currency=CURRENCY,
         total=UsageTotals(**_totals(total)),
         by_model=[ModelUsage(model_id=r.model_id, model_name=r.model_name, **_totals(r)) for r in by_model],
         by_day=[DayUsage(date=r.day, **_totals(r)) for r in by_day],
