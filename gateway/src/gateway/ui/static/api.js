@@ -43,8 +43,13 @@ export async function errorFrom(response) {
   return error;
 }
 
-/** Call the API and return the envelope's `data` (and the response, for headers). */
+/** Call the API and return the envelope's `data`. */
 export async function request(method, path, body) {
+  return (await send(method, path, body)).data;
+}
+
+/** Call the API and return the envelope's `data` and the response's headers. */
+async function send(method, path, body) {
   const headers = { Accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -55,7 +60,13 @@ export async function request(method, path, body) {
   }
   if (!response.ok) throw await errorFrom(response);
   const envelope = await response.json();
-  return envelope.data;
+  return { data: envelope.data, headers: response.headers };
+}
+
+/** One page of the caller's conversations, newest first, and how many there are in all. */
+async function conversationPage(limit, offset) {
+  const { data, headers } = await send("GET", `/api/conversations?limit=${limit}&offset=${offset}`);
+  return { items: data, total: Number(headers.get("X-Total-Count") ?? data.length) };
 }
 
 export const api = {
@@ -65,7 +76,7 @@ export const api = {
   setApiKey: (apikey) => request("PUT", "/api/users/me/apikey", { apikey }),
   removeApiKey: () => request("DELETE", "/api/users/me/apikey"),
   models: () => request("GET", "/api/llm/models"),
-  conversations: () => request("GET", "/api/conversations?limit=200"),
+  conversationPage,
   conversation: (id) => request("GET", `/api/conversations/${id}`),
   rename: (id, title) => request("PUT", `/api/conversations/${id}`, { title }),
   remove: (id) => request("DELETE", `/api/conversations/${id}`),

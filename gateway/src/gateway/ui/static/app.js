@@ -1,11 +1,26 @@
 // Entry point: signing in and out, the settings panel, the phone drawer, and wiring the parts.
 
 import { api, describeValidation, onUnauthorized, token } from "./api.js";
-import { initChat, loadModels, newChat, openConversation, renderMessages, showHeader } from "./chat.js";
+import {
+  closeChat,
+  conversationInAddress,
+  hideError,
+  initChat,
+  loadModels,
+  mayLeaveReply,
+  newChat,
+  openConversation,
+  renderMessages,
+  showHeader,
+} from "./chat.js";
 import { initConversations, refreshList, renderList } from "./conversations.js";
 import { $, resetState, state } from "./state.js";
 
 // ---- signing in and out
+
+// What the message box held when its user was signed out (a session that ended): given back to the
+// same user only, never shown to whoever signs in next on this page.
+let unsent = { userId: null, text: "" };
 
 async function signIn(username, password) {
   const data = await api.login(username, password);
@@ -21,12 +36,19 @@ async function enter() {
   $("app").hidden = false;
   $("whoami").textContent = state.me.username;
   $("signin-form").reset();
-  newChat();
+  const id = conversationInAddress();
+  if (id === null) newChat();
+  else await openConversation(id, { quiet: true });
+  if (unsent.userId === state.me.id) $("message").value = unsent.text;
+  unsent = { userId: null, text: "" };
   $("message").focus();
 }
 
-function signOut(reason = "", { keepToken = false } = {}) {
+function signOut(reason = "", { keepToken = false, forget = false } = {}) {
   if (!keepToken) token.clear();
+  const unanswered = closeChat();
+  unsent = forget ? { userId: null, text: "" } : { userId: state.me?.id ?? null, text: unanswered };
+  if (forget) history.replaceState(null, "", location.pathname); // the next user starts afresh
   resetState();
   $("app").hidden = true;
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
@@ -84,7 +106,7 @@ $("register-button").addEventListener("click", () => {
   }, "Choose a username and a password, then press Register.");
 });
 
-$("logout-button").addEventListener("click", () => signOut());
+$("logout-button").addEventListener("click", () => signOut("", { forget: true }));
 onUnauthorized(() => {
   if (!$("app").hidden) signOut("Your session has ended. Please log in again.");
 });
@@ -115,6 +137,7 @@ function openSettings() {
 async function changeKey(action, done) {
   try {
     state.me = await action();
+    hideError(); // an error about the key is out of date now
     $("apikey-input").value = "";
     $("apikey-message").textContent = done;
     showKeyStatus();
@@ -177,6 +200,7 @@ document.addEventListener("keydown", (event) => {
 initChat({ refreshList: () => refreshList().then(showHeader), openSettings });
 initConversations({
   open: async (id) => {
+    if (id !== state.currentId && !mayLeaveReply()) return;
     closeDrawer();
     await openConversation(id);
     renderList();
@@ -189,6 +213,7 @@ initConversations({
   },
 });
 $("new-chat").addEventListener("click", () => {
+  if (!mayLeaveReply()) return;
   closeDrawer();
   newChat();
   renderList();

@@ -6,7 +6,7 @@ import { renderMarkdown } from "./markdown.js";
 import { $, state } from "./state.js";
 import { streamChat } from "./stream.js";
 
-const MODEL_KEY = "aigcspace.model";
+const modelKey = () => `aigcspace.model.${state.me?.id ?? ""}`; // each user's own choice
 // Tokens and bill are recorded from the completion event shortly after a reply ends (under 1 s), so
 // the conversation is fetched again a little later, twice in case the first one is early.
 const REFRESH_DELAYS_MS = [700, 2000];
@@ -33,7 +33,7 @@ export function initChat(options) {
     if (event.key === "Escape" && state.stream && !document.querySelector("dialog[open]")) stop();
   });
   $("model").addEventListener("change", () => {
-    localStorage.setItem(MODEL_KEY, $("model").value);
+    localStorage.setItem(modelKey(), $("model").value);
     showModelPrice();
   });
   $("chat-error-settings").addEventListener("click", () => hooks.openSettings());
@@ -50,7 +50,7 @@ export async function loadModels() {
   select.replaceChildren(
     ...state.models.map((m) => new Option(`${m.display_name || m.name} — ${fmt.modelPrice(m.pricing)}`, m.name)),
   );
-  const saved = localStorage.getItem(MODEL_KEY);
+  const saved = localStorage.getItem(modelKey());
   if (saved && state.models.some((m) => m.name === saved)) select.value = saved;
   showModelPrice();
 }
@@ -66,10 +66,28 @@ function showModelPrice() {
   }
 }
 
+/** The open conversation in the address (`#c123`), so a reload or a bookmark comes back to it. */
+function showInAddress(id) {
+  const wanted = id === null ? location.pathname : `#c${id}`;
+  if ((id === null && location.hash) || (id !== null && location.hash !== wanted)) history.replaceState(null, "", wanted);
+}
+
+/** The conversation the address names, if any. */
+export function conversationInAddress() {
+  const match = /^#c([1-9][0-9]*)$/.exec(location.hash);
+  return match ? Number(match[1]) : null;
+}
+
+/** Whether the reply being written may be stopped to show something else (asks when one is). */
+export function mayLeaveReply() {
+  return !state.stream || confirm("A reply is still being written. Stop it and leave this conversation?");
+}
+
 /** Show an empty chat; the conversation is created by the first reply. */
 export function newChat() {
   stop();
   view += 1;
+  showInAddress(null);
   state.currentId = null;
   state.messages = [];
   hideError();
@@ -78,7 +96,8 @@ export function newChat() {
   renderMessages();
 }
 
-export async function openConversation(id) {
+/** Show a conversation; `quiet` when the address named it (one that is gone just gives a new chat). */
+export async function openConversation(id, { quiet = false } = {}) {
   stop();
   const mine = ++view;
   let detail;
@@ -88,10 +107,12 @@ export async function openConversation(id) {
     if (mine !== view) return;
     newChat();
     hooks.refreshList();
+    if (quiet && error.status !== 401) return;
     return showError({ text: error.status === 404 ? "That conversation no longer exists." : error.message });
   }
   if (mine !== view) return;
   hideError();
+  showInAddress(detail.id);
   state.currentId = detail.id;
   state.messages = detail.messages;
   showHeader(detail);
@@ -108,9 +129,22 @@ export async function openConversation(id) {
 export function showHeader(conversation) {
   if (!conversation || conversation.id !== state.currentId) return;
   $("chat-title").textContent = fmt.title(conversation.title);
+  if (state.stream) return; // the totals count the reply being written only once it is recorded
   $("chat-totals").textContent =
     `${fmt.tokens(conversation.total_tokens)} (${fmt.number(conversation.total_input_tokens)} in, ` +
     `${fmt.number(conversation.total_output_tokens)} out) · ${fmt.money(conversation.bill)}`;
+}
+
+/** Leave the chat when its user signs out: stop the reply, empty the box and forget what was shown.
+ * Returns what the user wrote and got no answer to (in the box, or sent and not answered yet). */
+export function closeChat() {
+  const unanswered = state.stream && !state.stream.started ? state.stream.text : $("message").value;
+  stop();
+  view += 1; // a late answer lands nowhere
+  $("message").value = "";
+  autosize();
+  hideError();
+  return unanswered;
 }
 
 export function stop() {
@@ -148,7 +182,7 @@ async function send() {
   box.value = "";
   autosize();
   const controller = new AbortController();
-  state.stream = { controller };
+  state.stream = { controller, text, started: false };
   setStreaming(true);
   let content = "";
   let started = false;
@@ -158,8 +192,10 @@ async function send() {
       signal: controller.signal,
       onStart: (conversationId) => {
         started = true;
+        if (state.stream) state.stream.started = true;
         if (conversationId && state.currentId === null && mine === view) {
           state.currentId = conversationId;
+          showInAddress(conversationId);
           $("chat-title").textContent = fmt.title([...text].slice(0, 50).join("")); // as the server titles it
         }
         hooks.refreshList();
@@ -188,8 +224,10 @@ async function send() {
       showError({ text: "The connection to the server was lost before the reply started." });
     }
   } finally {
-    state.stream = null;
-    setStreaming(false);
+    if (!state.stream || state.stream.controller === controller) { // not a reply started since
+      state.stream = null;
+      setStreaming(false);
+    }
   }
 }
 
@@ -199,12 +237,16 @@ function explain(error) {
   if (error.status === 400 && aboutKey && !state.me?.has_apikey) {
     return { text: "You have no DashScope API key yet. Add yours in Settings to start chatting.", settings: true };
   }
-  if (error.status === 400 && aboutKey) return { text: error.message, settings: true };
+  if (error.status === 400 && aboutKey) {
+    return { text: "DashScope rejected your API key. Set a valid one in Settings.", settings: true };
+  }
   if (error.status === 429) {
     return { text: "Too many requests: DashScope is throttling you. Wait a moment, then send again." };
   }
   if (error.status === 502 || error.status === 503) {
-    return { text: "The model service (DashScope) could not be reached. Try again in a moment." };
+    // the server says which part failed (DashScope's own error, or a service that is down)
+    const said = error.message || "The model service could not be reached.";
+    return { text: /try again/i.test(said) ? said : `${said} Try again in a moment.` };
   }
   if (error.status === 504) return { text: "The model service (DashScope) took too long to answer. Try again." };
   if (error.status === 404) {
@@ -249,7 +291,7 @@ function showError({ text, settings = false }) {
   $("chat-error").hidden = false;
 }
 
-function hideError() {
+export function hideError() {
   $("chat-error").hidden = true;
 }
 

@@ -26,12 +26,30 @@ export function initConversations(options) {
     await remove();
   });
   $("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
+  $("conversation-more").addEventListener("click", async () => {
+    state.conversationsShown = state.conversations.length + PAGE_SIZE;
+    await refreshList();
+  });
 }
 
-/** Fetch the list again and redraw it; returns the open conversation's row, if listed. */
+const PAGE_SIZE = 200; // the API's largest page
+
+/** Fetch the list again (as many pages as are shown) and redraw it; returns the open conversation's
+ * row, if listed. */
 export async function refreshList() {
   try {
-    state.conversations = await api.conversations();
+    const wanted = Math.max(state.conversationsShown, PAGE_SIZE);
+    const conversations = [];
+    let total = 0;
+    while (conversations.length < wanted) {
+      const page = await api.conversationPage(PAGE_SIZE, conversations.length);
+      conversations.push(...page.items);
+      total = page.total;
+      if (page.items.length < PAGE_SIZE) break;
+    }
+    state.conversations = conversations;
+    state.conversationsTotal = total;
+    state.conversationsShown = conversations.length;
   } catch {
     return null; // a 401 signs out by itself; otherwise keep the list as it is
   }
@@ -46,6 +64,9 @@ export function renderList() {
   const focusKey = focused ? [focused.dataset.id, document.activeElement.dataset.action] : null;
   list.replaceChildren(...state.conversations.map(item));
   $("conversation-empty").hidden = state.conversations.length > 0;
+  const more = state.conversationsTotal - state.conversations.length;
+  $("conversation-more").hidden = more <= 0;
+  $("conversation-more").textContent = `Show more (${more} older)`;
   if (focusKey) {
     list.querySelector(`li[data-id="${focusKey[0]}"] [data-action="${focusKey[1]}"]`)?.focus();
   }

@@ -17,7 +17,8 @@ DOMPurify.addHook("afterSanitizeAttributes", (node) => {
 const PURIFY_OPTIONS = {
   USE_PROFILES: { html: true },
   FORBID_TAGS: ["img", "picture", "video", "audio", "source", "style", "form", "input", "button", "textarea", "select"],
-  FORBID_ATTR: ["style"],
+  // `id` and `name` would let a reply take the place of the page's own elements (`getElementById`)
+  FORBID_ATTR: ["style", "id", "name"],
   RETURN_DOM_FRAGMENT: true,
 };
 

@@ -4,6 +4,8 @@ export const state = {
   me: null, // GET /api/users/me
   models: [], // GET /api/llm/models
   conversations: [], // GET /api/conversations, newest first
+  conversationsTotal: 0, // X-Total-Count: how many there are beyond those fetched
+  conversationsShown: 0, // how many the list fetches (pages of 200; "Show more" adds a page)
   currentId: null, // the open conversation, or null for a new chat
   messages: [], // the open conversation's messages ({role, content, ...})
   stream: null, // {controller} while a reply streams
@@ -11,7 +13,16 @@ export const state = {
 
 export function resetState() {
   state.stream?.controller.abort();
-  Object.assign(state, { me: null, models: [], conversations: [], currentId: null, messages: [], stream: null });
+  Object.assign(state, {
+    me: null,
+    models: [],
+    conversations: [],
+    conversationsTotal: 0,
+    conversationsShown: 0,
+    currentId: null,
+    messages: [],
+    stream: null,
+  });
 }
 
 export const $ = (id) => document.getElementById(id);
