@@ -9,8 +9,9 @@ from shared.consumer_process import consumer_hooks
 from billing_service.config import get_settings
 from billing_service.consumer import GROUP, build_handler
 from billing_service.routers import billing_router
+from shared import service_names
 
-SERVICE_NAME = "billing-service"
+SERVICE_NAME = service_names.BILLING_SERVICE
 
 
 def create_app() -> FastAPI:

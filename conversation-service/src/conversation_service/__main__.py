@@ -2,6 +2,6 @@
 
 from shared.run import serve
 
-from conversation_service.main import create_app
+from conversation_service.main import SERVICE_NAME, create_app
 
-serve(create_app, name="conversation-service")
+serve(create_app, name=SERVICE_NAME)

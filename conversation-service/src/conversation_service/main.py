@@ -9,8 +9,9 @@ from shared.consumer_process import consumer_hooks
 from conversation_service.config import get_settings
 from conversation_service.consumer import GROUP, build_handler, build_housekeeping
 from conversation_service.routers import conversation_router
+from shared import service_names
 
-SERVICE_NAME = "conversation-service"
+SERVICE_NAME = service_names.CONVERSATION_SERVICE
 
 
 def create_app() -> FastAPI:

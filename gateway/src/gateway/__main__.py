@@ -2,6 +2,6 @@
 
 from shared.run import serve
 
-from gateway.main import create_app
+from gateway.main import SERVICE_NAME, create_app
 
-serve(create_app, name="gateway")
+serve(create_app, name=SERVICE_NAME)

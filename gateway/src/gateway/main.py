@@ -19,8 +19,9 @@ from gateway.config import GatewaySettings, get_settings
 from gateway.proxy.routes import proxy_routes
 from gateway.proxy.upstreams import Upstreams
 from gateway.users.router import router as users_router
+from shared import service_names
 
-SERVICE_NAME = "gateway"
+SERVICE_NAME = service_names.GATEWAY
 UI_DIR = Path(__file__).resolve().parent / "ui" / "static"
 
 

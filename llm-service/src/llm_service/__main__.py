@@ -2,6 +2,6 @@
 
 from shared.run import serve
 
-from llm_service.main import create_app
+from llm_service.main import SERVICE_NAME, create_app
 
-serve(create_app, name="llm-service")
+serve(create_app, name=SERVICE_NAME)

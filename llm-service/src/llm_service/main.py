@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 
-import aiohttp
 from fastapi import FastAPI
 from shared.app import create_service_app
 from shared.internal_http import InternalClient
@@ -18,10 +17,11 @@ from llm_service.services.conversation_client import ConversationClient
 from llm_service.services.dashscope_client import DashScopeClient
 from llm_service.services.llm_service import CLEANUP_SECONDS
 from llm_service.services.model_cache import ModelCache
+from shared import service_names
 
 logger = logging.getLogger("llm_service")
 
-SERVICE_NAME = "llm-service"
+SERVICE_NAME = service_names.LLM_SERVICE
 # Calls to conversation-service are short (an owner check, a creation); a burst of chats queues for
 # these connections here rather than opening a socket each and queueing inside conversation-service.
 CONVERSATION_SERVICE_CONNECTIONS = 64
@@ -46,12 +46,10 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
         app.state.conversations = ConversationClient(
             InternalClient(
                 base_url=settings.conversation_service_url,
-                audience="conversation-service",
+                audience=service_names.CONVERSATION_SERVICE,
                 caller=SERVICE_NAME,
                 secret=settings.internal_secret,
                 ttl=settings.internal_token_ttl_seconds,
-                # sock_connect, not connect: waiting for one of the pooled connections is not a failure to connect.
-                timeout=aiohttp.ClientTimeout(total=10, sock_connect=2),
                 limit=CONVERSATION_SERVICE_CONNECTIONS,
             )
         )

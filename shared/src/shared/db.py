@@ -65,7 +65,7 @@ def sync_database_url(url: str) -> str:
 POOL_TIMEOUT_SECONDS = 10.0
 
 
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
     """An asyncpg engine whose connections always search schema `aigcspace` first.
 
     A pooled connection the server has closed (a restart, an idle timeout) is replaced at checkout

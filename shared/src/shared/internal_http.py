@@ -16,6 +16,16 @@ SERVER_KEEPALIVE_SECONDS = 5
 KEEPALIVE_SECONDS = SERVER_KEEPALIVE_SECONDS - 1.0
 
 
+def internal_call_headers(tokens: InternalTokens, user_id: int) -> dict[str, str]:
+    """The headers of a call made for `user_id`: the credential, and the id of the request being served
+    (so one request can be followed through every service's log)."""
+    headers = {INTERNAL_TOKEN_HEADER: tokens.for_user(user_id)}
+    request_id = request_id_var.get()
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    return headers
+
+
 class InternalClient:
     """Talks to one service on behalf of a user; the credential names that user and that service."""
 
@@ -32,6 +42,7 @@ class InternalClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens = InternalTokens(secret=secret, audience=audience, caller=caller, ttl=ttl)
+        # sock_connect, not connect: waiting for one of the pooled connections is not a failure to connect
         self._timeout = timeout or aiohttp.ClientTimeout(total=10, sock_connect=2)
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
@@ -46,20 +57,12 @@ class InternalClient:
             )
         return self._session
 
-    def headers_for(self, user_id: int) -> dict[str, str]:
-        """The credential and request id headers of a call made for `user_id`."""
-        headers = {INTERNAL_TOKEN_HEADER: self._tokens.for_user(user_id)}
-        request_id = request_id_var.get()
-        if request_id:
-            headers[REQUEST_ID_HEADER] = request_id
-        return headers
-
     async def request_json(
         self, method: str, path: str, *, user_id: int, json: Any = None
     ) -> tuple[int, Any]:
         """Send one call and return its status and decoded envelope."""
         async with self.session.request(
-            method, self.base_url + path, json=json, headers=self.headers_for(user_id)
+            method, self.base_url + path, json=json, headers=internal_call_headers(self._tokens, user_id)
         ) as response:
             body = await response.json(content_type=None)
             return response.status, body
@@ -67,7 +70,7 @@ class InternalClient:
     async def request_status(self, method: str, path: str, *, user_id: int) -> int:
         """Send one call that needs only its answer's status (a HEAD, say)."""
         async with self.session.request(
-            method, self.base_url + path, headers=self.headers_for(user_id)
+            method, self.base_url + path, headers=internal_call_headers(self._tokens, user_id)
         ) as response:
             return response.status
 

@@ -11,13 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing_service.repositories import price_repository
 from billing_service.services.billing_calculator import PriceInfo
 
-DEFAULT_TTL_S = 15.0
-
 
 class PriceBook:
     """Prices by model id, each read from the database at most once per `ttl_s`."""
 
-    def __init__(self, *, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
         self._clock = clock
         self._cache: dict[int, tuple[float, PriceInfo | None]] = {}

@@ -15,8 +15,8 @@ import logging
 import aiohttp
 from multidict import CIMultiDict
 from shared.errors import AppError, Unauthorized
-from shared.logging import REQUEST_ID_HEADER, request_id_var
-from shared.tokens import INTERNAL_TOKEN_HEADER, InternalTokens
+from shared.internal_http import internal_call_headers
+from shared.tokens import InternalTokens
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
@@ -24,10 +24,9 @@ from gateway.auth.status import ActiveUsers
 from gateway.auth.tokens import INVALID_TOKEN, AccessTokens
 from gateway.config import GatewaySettings
 from gateway.proxy.upstreams import Upstream
+from shared import service_names
 
 logger = logging.getLogger("gateway.proxy")
-
-CALLER = "gateway"
 
 _HOP_BY_HOP = frozenset(
     {
@@ -88,7 +87,7 @@ class ProxyEndpoint:
         self._internal_tokens = InternalTokens(
             secret=settings.internal_secret,
             audience=upstream.audience,
-            caller=CALLER,
+            caller=service_names.GATEWAY,
             ttl=settings.internal_token_ttl_seconds,
         )
         self._unavailable = f"The {upstream.label} service is unavailable."
@@ -107,10 +106,7 @@ class ProxyEndpoint:
         body = await _read_body(receive)
         if body is None:
             return  # the client left while sending
-        headers.append((INTERNAL_TOKEN_HEADER, self._internal_tokens.for_user(user_id)))
-        request_id = request_id_var.get()
-        if request_id:
-            headers.append((REQUEST_ID_HEADER, request_id))
+        headers.extend(internal_call_headers(self._internal_tokens, user_id).items())
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         target = self.upstream.base_url + raw_path.decode("latin-1")
         if scope["query_string"]:

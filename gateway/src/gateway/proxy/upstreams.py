@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from gateway.config import GatewaySettings
+from shared import service_names
 
 
 @dataclass
@@ -63,19 +64,22 @@ class Upstreams:
         data_timeout = settings.upstream_data_read_timeout_seconds
         return cls(
             llm=Upstream(
-                "llm-service",
+                service_names.LLM_SERVICE,
                 "LLM",
                 settings.llm_service_url.rstrip("/"),
                 settings.upstream_read_timeout_seconds,
             ),
             conversation=Upstream(
-                "conversation-service",
+                service_names.CONVERSATION_SERVICE,
                 "conversation",
                 settings.conversation_service_url.rstrip("/"),
                 data_timeout,
             ),
             billing=Upstream(
-                "billing-service", "billing", settings.billing_service_url.rstrip("/"), data_timeout
+                service_names.BILLING_SERVICE,
+                "billing",
+                settings.billing_service_url.rstrip("/"),
+                data_timeout,
             ),
         )
 
