@@ -9,21 +9,19 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from shared.consumer_process import consumer_main
+from shared.consumer_process import ConsumerSpec, consumer_main
 from shared.db import SessionFactory, unit_of_work
 from shared.events import CONVERSATION_GROUP, CompletionEvent
 from shared.messaging import EventHandler, Housekeeping
 
-from conversation_service.config import get_settings
+from conversation_service.config import ConversationServiceSettings, get_settings
 from conversation_service.repositories import processed_event_repository
 from conversation_service.services.completion_service import apply_completion_events
 
 logger = logging.getLogger(__name__)
 
-GROUP = CONVERSATION_GROUP
 
-
-def build_handler(session_factory: SessionFactory) -> EventHandler:
+def build_handler(session_factory: SessionFactory, _settings: ConversationServiceSettings) -> EventHandler:
     """One transaction per batch of events; the consumer acknowledges them only after it committed."""
 
     async def handle(events: list[CompletionEvent]) -> None:
@@ -37,9 +35,11 @@ def build_handler(session_factory: SessionFactory) -> EventHandler:
 FORGET_BATCH = 5_000  # ids per transaction: short transactions, whatever the backlog
 
 
-def build_housekeeping(session_factory: SessionFactory) -> Housekeeping:
+def build_housekeeping(
+    session_factory: SessionFactory, settings: ConversationServiceSettings
+) -> Housekeeping:
     """Forget the ids of events applied longer ago than the retention (the table would grow forever)."""
-    retention = timedelta(days=get_settings().processed_event_retention_days)
+    retention = timedelta(days=settings.processed_event_retention_days)
 
     async def housekeep() -> None:
         cutoff = datetime.now(UTC) - retention
@@ -58,14 +58,13 @@ def build_housekeeping(session_factory: SessionFactory) -> Housekeeping:
     return housekeep
 
 
+CONSUMER = ConsumerSpec(
+    group=CONVERSATION_GROUP, build_handler=build_handler, build_housekeeping=build_housekeeping
+)
+
+
 def main() -> None:
-    consumer_main(
-        name="conversation-consumer",
-        group=GROUP,
-        load_settings=get_settings,
-        build_handler=build_handler,
-        build_housekeeping=build_housekeeping,
-    )
+    consumer_main(name="conversation-consumer", spec=CONSUMER, load_settings=get_settings)
 
 
 if __name__ == "__main__":
