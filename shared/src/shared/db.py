@@ -166,3 +166,10 @@ async def unit_of_work(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
             yield session
     finally:
         factory.slots.release()
+
+
+async def read_from_one_snapshot(session: AsyncSession) -> None:
+    """Make the rest of this transaction read from one snapshot (REPEATABLE READ), so what several
+    statements read agrees (a conversation and its messages, a page and its total, a report's sums)
+    while the consumers commit replies. Must come before the transaction's first statement."""
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})

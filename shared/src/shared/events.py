@@ -4,6 +4,7 @@ conversation-service and billing-service."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -65,3 +66,11 @@ class CompletionEvent(BaseModel):
     @classmethod
     def from_stream_fields(cls, fields: dict[str, str]) -> CompletionEvent:
         return cls.model_validate_json(fields[EVENT_FIELD])
+
+
+def first_of_each(events: Iterable[CompletionEvent]) -> dict[uuid.UUID, CompletionEvent]:
+    """The events by id, in order, each id once (a batch may hold an event published twice)."""
+    unique: dict[uuid.UUID, CompletionEvent] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    return unique

@@ -30,22 +30,6 @@ async def insert_lines(session: AsyncSession, lines: list[dict[str, Any]]) -> se
     return set((await connection.execute(statement, lines)).scalars().all())
 
 
-async def lock_conversations(session: AsyncSession, *, conversation_ids: Sequence[int]) -> dict[int, int]:
-    """Lock the conversations' rows for this transaction, in id order (two consumers cannot deadlock);
-    owner by id, a deleted conversation absent.
-
-    Every ledger line of a conversation is written under this lock, so the bill recomputed after it
-    sees all of them: two consumers billing one conversation at once cannot lose an update.
-    """
-    statement = (
-        select(AIConversation.id, AIConversation.user_id)
-        .where(AIConversation.id.in_(sorted(set(conversation_ids))))
-        .order_by(AIConversation.id)
-        .with_for_update(key_share=True)
-    )
-    return {row.id: row.user_id for row in await session.execute(statement)}
-
-
 async def set_bills_from_ledger(session: AsyncSession, *, conversation_ids: Sequence[int]) -> None:
     """Each (locked) conversation's `bill` := the exact sum of its owner's costs rounded half-up to 4
     places (ROUND on numeric rounds half away from zero, which is half-up for costs ≥ 0). One statement,

@@ -10,7 +10,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from shared.events import CompletionEvent
+from shared.conversation_locks import lock_conversations
+from shared.db import read_from_one_snapshot
+from shared.events import CompletionEvent, first_of_each
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,9 +43,7 @@ async def bill_completion_events(
     the conversations locked in id order, every ledger line written with one INSERT (a billed
     `event_id` is skipped), then each affected bill recomputed once from the ledger. The outcome of
     each event id."""
-    unique: dict[uuid.UUID, CompletionEvent] = {}
-    for event in events:
-        unique.setdefault(event.event_id, event)
+    unique = first_of_each(events)
     lines = []
     for event in unique.values():
         price = await prices.price_for(session, model_id=event.model_id)
@@ -70,9 +70,9 @@ async def bill_completion_events(
                 "occurred_at": event.occurred_at,
             }
         )
-    owners = await ledger_repository.lock_conversations(
-        session, conversation_ids=[event.conversation_id for event in unique.values()]
-    )
+    # Every ledger line of a conversation is written under this lock, so the bill recomputed after it
+    # sees all of them.
+    owners = await lock_conversations(session, (event.conversation_id for event in unique.values()))
     inserted = await ledger_repository.insert_lines(session, lines)
     outcomes: dict[uuid.UUID, Outcome] = {}
     to_bill: set[int] = set()
@@ -107,9 +107,7 @@ async def usage_report(
 ) -> UsageResponse:
     """The caller's tokens and exact costs from `date_from` to `date_to` (UTC days, both included);
     each cost shown is an exact sum rounded once."""
-    # One snapshot (REPEATABLE READ) for the three sums, so total, by_model and by_day agree while
-    # calls are being billed.
-    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    await read_from_one_snapshot(session)  # total, by_model and by_day agree while calls are billed
     start = datetime.combine(date_from, time.min, tzinfo=UTC)
     end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
     total = await ledger_repository.usage_total(session, user_id=user_id, start=start, end=end)

@@ -68,18 +68,6 @@ async def delete_owned(session: AsyncSession, *, conversation_id: int, user_id: 
     return (await session.scalar(statement)) is not None
 
 
-async def lock_many(session: AsyncSession, *, conversation_ids: list[int]) -> dict[int, int]:
-    """Lock the rows that exist (FOR NO KEY UPDATE), in id order so concurrent batches take their locks
-    in one order and cannot deadlock; owner by id."""
-    statement = (
-        select(AIConversation.id, AIConversation.user_id)
-        .where(AIConversation.id.in_(conversation_ids))
-        .order_by(AIConversation.id)
-        .with_for_update(key_share=True)
-    )
-    return {row.id: row.user_id for row in await session.execute(statement)}
-
-
 async def add_tokens_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
     """Add to several conversations' totals in SQL (no read-modify-write) and move `updated_at`: one
     executemany, in id order."""

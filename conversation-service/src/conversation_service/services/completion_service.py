@@ -7,11 +7,12 @@ import uuid
 from collections.abc import Sequence
 from enum import StrEnum
 
-from shared.events import CompletionEvent
+from shared.conversation_locks import lock_conversations
+from shared.events import CompletionEvent, first_of_each
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversation_service.repositories import message_repository, processed_event_repository
-from conversation_service.services import conversation_service, message_service
+from conversation_service.services import message_service
 from conversation_service.services.message_service import NewMessage
 
 logger = logging.getLogger(__name__)
@@ -40,17 +41,13 @@ async def apply_completion_events(
     event's messages inserted with one statement (in event order, each event's in its own order), each
     conversation's totals moved once.
     """
-    unique: dict[uuid.UUID, CompletionEvent] = {}
-    for event in events:
-        unique.setdefault(event.event_id, event)
+    unique = first_of_each(events)
     outcomes = dict.fromkeys(unique, Outcome.DUPLICATE)
     new_ids = await processed_event_repository.record_many(session, event_ids=list(unique))
     fresh = [event for event_id, event in unique.items() if event_id in new_ids]
     if not fresh:
         return outcomes
-    owners = await conversation_service.lock_conversations(
-        session, conversation_ids=(event.conversation_id for event in fresh)
-    )
+    owners = await lock_conversations(session, (event.conversation_id for event in fresh))
     models = await message_repository.existing_model_ids(
         session, model_ids=(event.model_id for event in fresh)
     )

@@ -6,8 +6,9 @@ exactly like a missing one. The caller's transaction (request session or unit of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
+from shared.db import read_from_one_snapshot
 from shared.errors import NotFound
 from shared.models import AIConversation, AIMessage
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,13 +28,6 @@ class ConversationNotFound(NotFound):
 def _check_id(conversation_id: int) -> None:
     if not 1 <= conversation_id <= _MAX_ID:
         raise ConversationNotFound()
-
-
-async def read_from_one_snapshot(session: AsyncSession) -> None:
-    """Make the rest of this transaction read from one snapshot (REPEATABLE READ), so a conversation and
-    its messages (or a page and its total) agree even while the consumer commits a reply. Must come
-    before the transaction's first statement."""
-    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 async def create_conversation(session: AsyncSession, *, user_id: int, title: str | None) -> AIConversation:
@@ -96,12 +90,6 @@ async def delete_conversation(session: AsyncSession, *, conversation_id: int, us
         session, conversation_id=conversation_id, user_id=user_id
     ):
         raise ConversationNotFound()
-
-
-async def lock_conversations(session: AsyncSession, *, conversation_ids: Iterable[int]) -> dict[int, int]:
-    """Lock the existing ones of these conversations for this transaction, in id order (so two consumers
-    cannot deadlock); their owners by id (a deleted one is absent)."""
-    return await conversation_repository.lock_many(session, conversation_ids=sorted(set(conversation_ids)))
 
 
 async def update_token_stats_many(session: AsyncSession, *, deltas: dict[int, tuple[int, int]]) -> None:
