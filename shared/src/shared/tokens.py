@@ -28,12 +28,23 @@ def create_access_token(*, secret: str, user_id: int, expires_in: int) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def decode_access_token(token: str, *, secret: str) -> int:
-    """The user id of a valid access token; `InvalidToken` otherwise."""
+@dataclass(frozen=True)
+class AccessToken:
+    """What a valid access token says: whose it is and until when (Unix time)."""
+
+    user_id: int
+    expires_at: float
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessToken:
+    """The user and expiry of a valid access token; `InvalidToken` otherwise."""
     claims = _decode(token, secret)
     if claims.get("typ", "access") != "access" or "iss" in claims:
         raise InvalidToken("not an access token")
-    return _user_id(claims)
+    expires_at = claims["exp"]
+    if not isinstance(expires_at, int | float):  # PyJWT has checked it is a number
+        raise InvalidToken("exp is not a number")
+    return AccessToken(user_id=_user_id(claims), expires_at=float(expires_at))
 
 
 @dataclass(frozen=True)

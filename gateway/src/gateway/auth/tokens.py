@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import jwt
 from shared.errors import Unauthorized
 from shared.tokens import InvalidToken, decode_access_token
 
@@ -40,12 +39,10 @@ class AccessTokens:
                 return user_id
             del self._verified[token]
         try:
-            user_id = decode_access_token(token, secret=self._secret)
+            verified = decode_access_token(token, secret=self._secret)
         except InvalidToken as exc:
             raise Unauthorized(INVALID_TOKEN) from exc
-        # The signature is already verified above; this only reads `exp` back out.
-        expires_at = float(jwt.decode(token, options={"verify_signature": False})["exp"])
         if len(self._verified) >= _MAX_REMEMBERED:
             self._verified.clear()
-        self._verified[token] = (user_id, expires_at)
-        return user_id
+        self._verified[token] = (verified.user_id, verified.expires_at)
+        return verified.user_id
