@@ -59,13 +59,7 @@ async def get_conversation(session: SessionDep, user_id: CurrentUserId, conversa
     conversation, messages = await conversation_service.get_conversation_detail(
         session, conversation_id=conversation_id, user_id=user_id
     )
-    detail = ConversationDetailResponse.model_validate(
-        {
-            **ConversationResponse.model_validate(conversation).model_dump(),
-            "messages": [MessageResponse.model_validate(m) for m in messages],
-        }
-    )
-    return envelope(detail)
+    return envelope(ConversationDetailResponse.of(conversation, messages))
 
 
 @router.head("/{conversation_id}", response_class=Response)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from shared.models import AIConversation, AIMessage
 from shared.schemas import Money, StorableText, Timestamp
 
 Title = Annotated[StorableText, Field(min_length=1, max_length=200)]
@@ -53,3 +55,9 @@ class ConversationDetailResponse(ConversationResponse):
     """The conversation and its messages in the order they were written."""
 
     messages: list[MessageResponse]
+
+    @classmethod
+    def of(cls, conversation: AIConversation, messages: Sequence[AIMessage]) -> ConversationDetailResponse:
+        """From the conversation's row and its message rows (read apart: the model has no relationship)."""
+        summary = ConversationResponse.model_validate(conversation).model_dump()
+        return cls(**summary, messages=[MessageResponse.model_validate(message) for message in messages])
