@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import subprocess
@@ -25,8 +24,7 @@ SERVICE_MODEL_MODULES = ["llm_service.models", "conversation_service.models", "b
 def _all_metadata() -> MetaData:
     importlib.import_module("shared.models")
     for module in SERVICE_MODEL_MODULES:
-        with contextlib.suppress(ModuleNotFoundError):
-            importlib.import_module(module)
+        importlib.import_module(module)
     return Base.metadata
 
 

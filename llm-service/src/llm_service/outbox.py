@@ -20,36 +20,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from shared.db import Base, SessionFactory, unit_of_work
+from shared.db import SessionFactory, unit_of_work
 from shared.events import COMPLETION_STREAM, EVENT_FIELD, STREAM_MAX_LEN, CompletionEvent
-from sqlalchemy import BigInteger, DateTime, Integer, Text, delete, func, select, update
-from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+
+from llm_service.repositories import outbox_repository
 
 logger = logging.getLogger("llm_service.outbox")
 
 PUBLISH_TIMEOUT_S = 5.0
-
-
-class OutboxEntry(Base):
-    """One completion event; `published_at` is null until it is on the stream."""
-
-    __tablename__ = "llm_outbox"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 async def publish(redis: Redis, fields: dict[str, str]) -> None:
@@ -163,14 +146,7 @@ class OutboxRelay:
         failure: Exception | None = None
         published: list[int] = []
         async with unit_of_work(self._sessions) as session:
-            rows = await session.scalars(
-                select(OutboxEntry)
-                .where(OutboxEntry.published_at.is_(None))
-                .order_by(OutboxEntry.id)
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            for row in rows:
+            for row in await outbox_repository.claim_unpublished(session, limit=self._batch_size):
                 try:  # published as stored: a payload no consumer accepts goes to their dead letter
                     await publish(self._redis, {EVENT_FIELD: json.dumps(row.payload)})
                 except (RedisError, OSError) as exc:
@@ -179,13 +155,8 @@ class OutboxRelay:
                     failure = exc
                     break
                 published.append(row.id)
-            if published:  # one UPDATE for the whole pass, not one per row
-                await session.execute(
-                    update(OutboxEntry)
-                    .where(OutboxEntry.id.in_(published))
-                    .values(published_at=datetime.now(UTC))
-                    .execution_options(synchronize_session=False)
-                )
+            if published:
+                await outbox_repository.mark_published(session, published)
         if failure is not None:
             raise RedisUnavailable(repr(failure)) from failure
         return len(published)
@@ -193,9 +164,7 @@ class OutboxRelay:
     async def delete_published(self) -> None:
         """Forget rows published longer ago than the retention (the stream and consumers have them)."""
         async with unit_of_work(self._sessions) as session:
-            await session.execute(
-                delete(OutboxEntry).where(OutboxEntry.published_at < datetime.now(UTC) - self._retention)
-            )
+            await outbox_repository.delete_published_before(session, datetime.now(UTC) - self._retention)
 
 
 class CompletionRecorder:
@@ -263,7 +232,7 @@ class CompletionRecorder:
         self._relay.writing()
         try:
             async with unit_of_work(self._sessions) as session:
-                session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
+                outbox_repository.add(session, event)
         except Exception as exc:
             logger.error(
                 "outbox write failed, publishing directly",
