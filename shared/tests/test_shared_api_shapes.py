@@ -39,3 +39,15 @@ async def test_a_wrong_field_is_named(gateway: httpx.AsyncClient, user: UserSess
     response = await gateway.post("/api/conversations", json={"title": ""}, headers=user.headers)
     assert response.status_code == 422
     assert response.json()["message"].startswith("Invalid field title: "), response.text
+
+
+async def test_a_wrong_query_parameter_is_named_plainly(
+    gateway: httpx.AsyncClient, user: UserSession
+) -> None:
+    response = await gateway.get(
+        "/api/billing/usage", params={"from": "2026-01-01T00:00"}, headers=user.headers
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["message"] == "Invalid field from: must be a date as YYYY-MM-DD.", body
+    assert body["data"] == [{"loc": ["query", "from"], "msg": "must be a date as YYYY-MM-DD"}]

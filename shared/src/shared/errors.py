@@ -57,7 +57,16 @@ class Unauthorized(AppError):
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Only `loc` and `msg`: the raw input may hold a password or a key and is never echoed."""
-    return [{"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in exc.errors()]
+    return [{"loc": list(err.get("loc", ())), "msg": _plain(err.get("msg", ""))} for err in exc.errors()]
+
+
+def _plain(message: object) -> str:
+    """Pydantic's message without the "Value error, " it puts before a validator's own words."""
+    return str(message).removeprefix("Value error, ")
+
+
+# Where a request's input came from: the first part of a validation error's `loc`, not a field name.
+_SOURCES = ("body", "query", "path", "header", "cookie")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -70,8 +79,10 @@ def _validation_message(exc: RequestValidationError) -> str:
         offset = next((part for part in first.get("loc", ()) if isinstance(part, int)), None)
         where = f" at character {offset}" if offset is not None else ""
         return f"The request body is not valid JSON{where}" + (f": {detail}." if detail else ".")
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
-    return f"Invalid field {where}: {first.get('msg', 'invalid')}."
+    loc = list(first.get("loc", ()))
+    source = loc.pop(0) if loc and loc[0] in _SOURCES else "body"
+    where = ".".join(str(part) for part in loc) or source
+    return f"Invalid field {where}: {_plain(first.get('msg', 'invalid'))}."
 
 
 def install_error_handlers(app: FastAPI) -> None:
