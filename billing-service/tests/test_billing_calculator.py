@@ -12,6 +12,8 @@ from billing_service.services.billing_calculator import (
     PriceTier,
 )
 
+from shared import demo_data
+
 D = Decimal
 
 # DashScope's list prices (https://help.aliyun.com/zh/model-studio/models), as the demo data loads them.
@@ -151,9 +153,25 @@ def test_a_first_tier_above_zero_leaves_small_input_in_a_gap(caplog: pytest.LogC
     assert any("gap between price tiers" in r.getMessage() for r in caplog.records)
 
 
-def test_the_demo_tables_have_no_gaps(caplog: pytest.LogCaptureFixture) -> None:
+def _demo_tier_prices() -> dict[str, PriceInfo]:
+    return {
+        name: PriceInfo(billing_mode="tier", tiers=tuple(PriceTier(*tier) for tier in tiers))
+        for name, _display, _category, _description, mode, _simple, tiers in demo_data.MODELS
+        if mode == "tier"
+    }
+
+
+def test_the_demo_tier_tables_are_the_ones_tested_here() -> None:
+    assert _demo_tier_prices() == {"qwen-plus": QWEN_PLUS, "qwen3-max": QWEN3_MAX}
+
+
+def test_the_demo_tier_tables_have_no_gaps(caplog: pytest.LogCaptureFixture) -> None:
+    """Every boundary of the demo data's own tables, and one token on each side of it."""
+    prices = _demo_tier_prices()
     with caplog.at_level(logging.WARNING):
-        for tokens in (0, 1, 32_000, 32_001, 128_000, 128_001, 252_000, 256_000, 256_001, 1_000_000):
-            for price in (QWEN_PLUS, QWEN3_MAX):
-                calculator.calculate(price, input_tokens=tokens, output_tokens=1)
+        for price in prices.values():
+            for tier in price.tiers:
+                for bound in (tier.min_tokens, tier.max_tokens):
+                    for tokens in {max(bound - 1, 0), bound, bound + 1} if bound is not None else ():
+                        calculator.calculate(price, input_tokens=tokens, output_tokens=1)
     assert not [r for r in caplog.records if "gap" in r.getMessage()]

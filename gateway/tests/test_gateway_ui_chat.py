@@ -303,6 +303,7 @@ def test_a_reload_stays_in_the_open_conversation(page: Page, system: System) -> 
     page.reload()
     expect(page.get_by_role("heading", name="where was I")).to_be_visible()
     expect(page.get_by_role("log").get_by_text("Echo: where was I", exact=True)).to_be_visible()
+    expect(conversation_list(page).locator('li[aria-current="page"]')).to_contain_text("where was I")
     button(page, "New chat").click()
     assert page.evaluate("location.hash") == ""
 
@@ -313,7 +314,9 @@ def test_an_address_naming_someone_elses_conversation_opens_a_new_chat(page: Pag
         created = client.post("/api/conversations", json={"title": "not yours"}, headers=owner.headers)
     open_signed_in(page, visitor)
     page.goto(f"/#c{created.json()['data']['id']}")
+    page.reload()  # a new hash alone loads nothing
     expect(button(page, "Log out")).to_be_visible()
+    assert page.evaluate("location.hash") == ""  # the address no longer names it
     expect(page.get_by_role("heading", name="New chat")).to_be_visible()
     expect(chat_error(page)).to_be_hidden()
 
@@ -530,19 +533,27 @@ def test_leaving_a_reply_being_written_asks_first(page: Page, system: System) ->
     reply = send(page, "slow one [[delay_ms:150]][[tokens:400]]")
     page.wait_for_function("el => el.textContent.length > 8", arg=reply.element_handle())
     questions: list[str] = []
+    answers = {"accept": False}
 
-    def answer(dialog: Dialog, accept: bool) -> None:
+    def answer(dialog: Dialog) -> None:
         questions.append(dialog.message)
-        dialog.accept() if accept else dialog.dismiss()
+        dialog.accept() if answers["accept"] else dialog.dismiss()
 
-    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    page.on("dialog", answer)
+    # the conversation being written is open already: choosing it again neither asks nor stops it
+    conversation_list(page).get_by_role("button", name=re.compile("^slow one")).click()
+    expect(button(page, "Stop")).to_be_enabled()
+    assert questions == []
     conversation_list(page).get_by_role("button", name=re.compile("^earlier")).click()
-    expect(button(page, "Stop")).to_be_enabled()  # still writing, still here
-    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    button(page, "Log out").click()
+    expect(button(page, "Stop")).to_be_enabled()  # still writing, still here, still signed in
+    assert len(questions) == 2 and all("still being written" in q for q in questions)
+
+    answers["accept"] = True
     conversation_list(page).get_by_role("button", name=re.compile("^earlier")).click()
     expect(page.get_by_role("heading", name="earlier")).to_be_visible()
     expect(button(page, "Stop")).to_be_disabled()
-    assert len(questions) == 2 and "still being written" in questions[0]
+    assert len(questions) == 3
 
 
 def test_conversations_are_listed_newest_first(page: Page, system: System) -> None:

@@ -64,24 +64,32 @@ async def test_invalid_fields_are_422_without_a_dashscope_call(
     assert await standin_calls(system, user.apikey) == []
 
 
-@pytest.mark.parametrize(
-    ("body", "field"),
-    [
-        ('{"model": "qwen-turbo", "messages": [{"role": "user", "content": "a\\ud800b"}]}', "content"),
-        ('{"model": "qwen-\\udfff", "messages": [{"role": "user", "content": "hi"}]}', "model"),
-        ('{"model": "qwen\\u0000turbo", "messages": [{"role": "user", "content": "hi"}]}', "model"),
-    ],
-)
-async def test_text_that_cannot_be_sent_or_looked_up_is_422_without_a_dashscope_call(
-    gateway: httpx.AsyncClient, system: System, body: str, field: str
+async def test_a_lone_surrogate_in_a_message_is_422_without_a_dashscope_call(
+    gateway: httpx.AsyncClient, system: System
 ) -> None:
-    """Valid JSON, but a lone surrogate is not text (could be neither sent to DashScope nor stored), and
-    no model name holds a NUL (PostgreSQL cannot compare with one): each was a 502 or a 500."""
+    """Valid JSON, but not text: it could be neither sent to DashScope nor stored (was a 502)."""
     user = await new_user(gateway)
     headers = {**user.headers, "Content-Type": "application/json"}
+    body = '{"model": "qwen-turbo", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
     response = await gateway.post(CHAT, content=body.encode(), headers=headers)
     assert response.status_code == 422, response.text
-    assert field in response.json()["data"][0]["loc"]
+    assert "content" in response.json()["data"][0]["loc"]
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
+@pytest.mark.parametrize("model", ["qwen-\\udfff", "qwen\\u0000turbo"])
+async def test_a_model_name_no_row_can_hold_is_unknown(
+    gateway: httpx.AsyncClient, system: System, model: str
+) -> None:
+    """CONTRACT §2: a model that is not an active LLM is a 400; a NUL or a lone surrogate was a 500
+    (PostgreSQL cannot compare with it) or a 422."""
+    user = await new_user(gateway)
+    headers = {**user.headers, "Content-Type": "application/json"}
+    body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}'
+    response = await gateway.post(CHAT, content=body.encode(), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("Unknown model: qwen")
     assert user.apikey is not None
     assert await standin_calls(system, user.apikey) == []
 

@@ -23,6 +23,7 @@ from shared.app import Hook
 from shared.db import SessionFactory, create_engine, create_session_factory
 from shared.logging import configure_logging
 from shared.messaging import EventHandler, Housekeeping, StreamConsumer, connect_redis
+from shared.run import spare_collector_from_startup_objects
 from shared.settings import SETTINGS_ERRORS, ConsumerSettings, settings_error_line
 
 logger = logging.getLogger("shared.consumer_process")
@@ -110,4 +111,5 @@ def consumer_main(*, name: str, spec: ConsumerSpec[S], load_settings: Callable[[
         print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(name, settings.log_level)
+    spare_collector_from_startup_objects()
     asyncio.run(run_consumer(spec, settings))

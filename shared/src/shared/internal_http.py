@@ -36,7 +36,7 @@ class InternalClient:
         audience: str,
         caller: str,
         secret: str,
-        ttl: int = 60,
+        ttl: int,
         timeout: aiohttp.ClientTimeout | None = None,
         limit: int = 0,
     ) -> None:

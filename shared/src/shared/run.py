@@ -8,7 +8,6 @@ import resource
 import sys
 from collections.abc import Callable
 
-import uvicorn
 from fastapi import FastAPI
 
 from shared.internal_http import SERVER_KEEPALIVE_SECONDS
@@ -42,6 +41,8 @@ def serve(build_app: Callable[[], FastAPI], *, name: str) -> None:
     except SETTINGS_ERRORS as exc:
         print(f"{name}: refusing to start: {settings_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
+    import uvicorn  # here: a consumer process also uses this module, and serves no HTTP
+
     raise_open_file_limit()
     spare_collector_from_startup_objects()
     settings = app.state.settings

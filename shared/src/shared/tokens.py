@@ -42,7 +42,7 @@ def decode_access_token(token: str, *, secret: str) -> AccessToken:
     if claims.get("typ", "access") != "access" or "iss" in claims:
         raise InvalidToken("not an access token")
     expires_at = claims["exp"]
-    if not isinstance(expires_at, int | float):  # PyJWT has checked it is a number
+    if not isinstance(expires_at, int | float):  # PyJWT only checked that int() takes it
         raise InvalidToken("exp is not a number")
     return AccessToken(user_id=_user_id(claims), expires_at=float(expires_at))
 
@@ -75,7 +75,7 @@ class InternalTokens:
 
     MAX_REMEMBERED = 10_000  # users; beyond it the cache starts over
 
-    def __init__(self, *, secret: str, audience: str, caller: str, ttl: int = 60) -> None:
+    def __init__(self, *, secret: str, audience: str, caller: str, ttl: int) -> None:
         self._secret = secret
         self.audience = audience
         self.caller = caller

@@ -22,6 +22,9 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def _a_plain_date(value: object) -> object:
     # Pydantic would also take a date-time at midnight and drop its offset ("…T00:00:00+08:00" is a
     # different UTC day): only a calendar day is meant here.
@@ -30,7 +33,6 @@ def _a_plain_date(value: object) -> object:
     return value
 
 
-_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 UtcDay = Annotated[date, BeforeValidator(_a_plain_date)]
 
 

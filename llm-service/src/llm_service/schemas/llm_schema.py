@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, field_validator, model_validator
-from shared.schemas import DecimalStr, StorableText, UnicodeText
+from shared.schemas import DecimalStr, UnicodeText
 
 Role = Literal["system", "user", "assistant"]
 
@@ -20,7 +20,7 @@ class ChatMessage(BaseModel):
 class ChatRequest(BaseModel):
     """A chat call; parameters left null are not sent to DashScope at all."""
 
-    model: StorableText
+    model: str  # any string: a name no model has is a 400 (CONTRACT §2), found out by the service
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     temperature: float | None = Field(default=None, ge=0, lt=2, allow_inf_nan=False)

@@ -367,7 +367,7 @@ class LlmService:
 
 def _chat_model(model: ModelInfo | None, name: str) -> ModelInfo:
     """The model when it can chat: it exists, is active and is an LLM; 400 otherwise."""
-    shown = name if len(name) <= 128 else name[:128] + "…"
+    shown = storable_text(name if len(name) <= 128 else name[:128] + "…")  # can be sent as UTF-8
     if model is None or not model.is_active:
         raise AppError(400, f"Unknown model: {shown}.")
     if model.category != LLM_CATEGORY:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from shared.db import SessionFactory, unit_of_work
+from shared.db import SessionFactory, storable_text, unit_of_work
 
 from llm_service.repositories import model_repository
 
@@ -31,7 +31,10 @@ class ModelCache:
         self._entries: dict[str, tuple[float, ModelInfo]] = {}
 
     async def get(self, name: str) -> ModelInfo | None:
-        """The model named `name` (active or not), or None when there is none."""
+        """The model named `name` (active or not), or None when there is none. A name no row can hold
+        (a NUL, a lone surrogate) names none: PostgreSQL could not even compare with it."""
+        if storable_text(name) != name:
+            return None
         now = time.monotonic()
         entry = self._entries.get(name)
         if entry is not None and entry[0] > now:

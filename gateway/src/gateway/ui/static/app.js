@@ -38,7 +38,7 @@ async function enter() {
   $("signin-form").reset();
   const id = conversationInAddress();
   if (id === null) newChat();
-  else await openConversation(id, { quiet: true });
+  else await openConversation(id, { quiet: true }).then(renderList);
   if (unsent.userId === state.me.id) $("message").value = unsent.text;
   unsent = { userId: null, text: "" };
   $("message").focus();
@@ -106,7 +106,13 @@ $("register-button").addEventListener("click", () => {
   }, "Choose a username and a password, then press Register.");
 });
 
-$("logout-button").addEventListener("click", () => signOut("", { forget: true }));
+$("logout-button").addEventListener("click", () => {
+  if (mayLeaveReply()) signOut("", { forget: true });
+});
+// closing or reloading the page while a reply is being written asks the browser's own question
+window.addEventListener("beforeunload", (event) => {
+  if (state.stream) event.preventDefault();
+});
 onUnauthorized(() => {
   if (!$("app").hidden) signOut("Your session has ended. Please log in again.");
 });
@@ -200,8 +206,9 @@ document.addEventListener("keydown", (event) => {
 initChat({ refreshList: () => refreshList().then(showHeader), openSettings });
 initConversations({
   open: async (id) => {
-    if (id !== state.currentId && !mayLeaveReply()) return;
     closeDrawer();
+    if (id === state.currentId) return; // already open (a reply may be being written into it)
+    if (!mayLeaveReply()) return;
     await openConversation(id);
     renderList();
     $("message").focus();

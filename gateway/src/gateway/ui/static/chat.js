@@ -138,7 +138,8 @@ export function showHeader(conversation) {
 /** Leave the chat when its user signs out: stop the reply, empty the box and forget what was shown.
  * Returns what the user wrote and got no answer to (in the box, or sent and not answered yet). */
 export function closeChat() {
-  const unanswered = state.stream && !state.stream.started ? state.stream.text : $("message").value;
+  const typed = $("message").value;
+  const unanswered = typed || (state.stream && !state.stream.started ? state.stream.text : "");
   stop();
   view += 1; // a late answer lands nowhere
   $("message").value = "";
@@ -233,11 +234,14 @@ async function send() {
 
 /** A clear sentence for each failure the chat can meet before any output (CONTRACT §2). */
 function explain(error) {
-  const aboutKey = /key/i.test(error.message);
-  if (error.status === 400 && aboutKey && !state.me?.has_apikey) {
-    return { text: "You have no DashScope API key yet. Add yours in Settings to start chatting.", settings: true };
+  // matched by the server's own sentences (CONTRACT §2), not by any message that mentions a key
+  if (error.status === 400 && /No DashScope API key is set/i.test(error.message)) {
+    const text = state.me?.has_apikey
+      ? "Your saved DashScope API key can no longer be read. Set it again in Settings."
+      : "You have no DashScope API key yet. Add yours in Settings to start chatting.";
+    return { text, settings: true };
   }
-  if (error.status === 400 && aboutKey) {
+  if (error.status === 400 && /rejected by DashScope/i.test(error.message)) {
     return { text: "DashScope rejected your API key. Set a valid one in Settings.", settings: true };
   }
   if (error.status === 429) {

@@ -27,33 +27,38 @@ export function initConversations(options) {
   });
   $("delete-cancel").addEventListener("click", () => $("delete-dialog").close());
   $("conversation-more").addEventListener("click", async () => {
-    state.conversationsShown = state.conversations.length + PAGE_SIZE;
+    state.conversationsShown = Math.max(state.conversationsShown, PAGE_SIZE) + PAGE_SIZE;
     await refreshList();
   });
 }
 
 const PAGE_SIZE = 200; // the API's largest page
+let refreshes = 0; // bumped by each refresh, so an earlier one finishing late changes nothing
 
 /** Fetch the list again (as many pages as are shown) and redraw it; returns the open conversation's
  * row, if listed. */
 export async function refreshList() {
+  const mine = ++refreshes;
   try {
     const wanted = Math.max(state.conversationsShown, PAGE_SIZE);
-    const conversations = [];
+    const byId = new Map(); // a conversation that moved to the top between two pages is listed once
     let total = 0;
-    while (conversations.length < wanted) {
-      const page = await api.conversationPage(PAGE_SIZE, conversations.length);
-      conversations.push(...page.items);
+    let offset = 0;
+    while (offset < wanted) {
+      const page = await api.conversationPage(PAGE_SIZE, offset);
+      for (const conversation of page.items) if (!byId.has(conversation.id)) byId.set(conversation.id, conversation);
       total = page.total;
+      offset += PAGE_SIZE;
       if (page.items.length < PAGE_SIZE) break;
     }
-    state.conversations = conversations;
-    state.conversationsTotal = total;
-    state.conversationsShown = conversations.length;
+    if (mine === refreshes) { // a later refresh (or "Show more") has the last word
+      state.conversations = [...byId.values()];
+      state.conversationsTotal = total;
+      renderList();
+    }
   } catch {
-    return null; // a 401 signs out by itself; otherwise keep the list as it is
+    // a 401 signs out by itself; otherwise keep the list as it is
   }
-  renderList();
   return state.conversations.find((c) => c.id === state.currentId) ?? null;
 }
 

@@ -4,11 +4,11 @@ export const state = {
   me: null, // GET /api/users/me
   models: [], // GET /api/llm/models
   conversations: [], // GET /api/conversations, newest first
-  conversationsTotal: 0, // X-Total-Count: how many there are beyond those fetched
-  conversationsShown: 0, // how many the list fetches (pages of 200; "Show more" adds a page)
+  conversationsTotal: 0, // X-Total-Count: how many the user has in all
+  conversationsShown: 0, // how many the list asks for (pages of 200; "Show more" adds a page)
   currentId: null, // the open conversation, or null for a new chat
   messages: [], // the open conversation's messages ({role, content, ...})
-  stream: null, // {controller} while a reply streams
+  stream: null, // {controller, text, started} while a reply is being sent or streams
 };
 
 export function resetState() {
