@@ -43,9 +43,10 @@ PROCESSES: dict[str, tuple[str, str]] = {
     "gateway": ("gateway", "GATEWAY_PORT"),
 }
 
-# Shorter reclaim and relay intervals, so the tests of those paths are fast. The benchmarks use the
-# services' own defaults instead.
+# Shorter reclaim and relay intervals and a shorter shutdown grace, so the tests of those paths are
+# fast. The benchmarks use the services' own defaults instead.
 TEST_TUNING = {
+    "SHUTDOWN_GRACE_SECONDS": "5",
     "CONSUMER_CLAIM_IDLE_MS": "2000",
     "CONSUMER_CLAIM_INTERVAL_S": "0.5",
     "OUTBOX_POLL_INTERVAL_S": "0.2",

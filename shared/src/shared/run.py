@@ -52,6 +52,6 @@ def serve(build_app: Callable[[], FastAPI], *, name: str) -> None:
         port=settings.listen_port,
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
     )

@@ -35,6 +35,9 @@ class BaseServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # How long a stopping process lets the requests in flight finish (a reply being written included)
+    # before it cuts them; a container manager must wait longer than this before it kills the process.
+    shutdown_grace_seconds: int = Field(default=30, ge=0)
     # How long an internal credential is valid; shorter than a call may take would refuse calls.
     internal_token_ttl_seconds: int = Field(default=60, ge=10)
 
