@@ -51,3 +51,16 @@ async def test_a_wrong_query_parameter_is_named_plainly(
     body = response.json()
     assert body["message"] == "Invalid field from: must be a date as YYYY-MM-DD.", body
     assert body["data"] == [{"loc": ["query", "from"], "msg": "must be a date as YYYY-MM-DD"}]
+
+
+async def test_head_answers_wherever_get_does(gateway: httpx.AsyncClient, user: UserSession) -> None:
+    """HTTP: a server that answers GET answers HEAD, the same headers without the body."""
+    for path in ("/api/llm/models", "/api/conversations", "/api/users/me", "/"):
+        got = await gateway.get(path, headers=user.headers)
+        head = await gateway.head(path, headers=user.headers)
+        assert (head.status_code, got.status_code) == (200, 200), path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+    listed = await gateway.head("/api/conversations", headers=user.headers)
+    assert "x-total-count" in listed.headers
+    assert (await gateway.head("/api/conversations/999999999", headers=user.headers)).status_code == 404

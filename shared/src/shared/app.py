@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.routing import Match, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.db import create_engine, create_session_factory
 from shared.errors import install_error_handlers
@@ -65,7 +67,27 @@ def create_service_app(
     app.state.service_name = service_name
     install_error_handlers(app)
     app.include_router(health_router)
+    app.add_middleware(HeadAsGet, router=app.router)
     for item in reversed(middleware):  # each added one becomes the outermost so far
         app.add_middleware(item.cls, *item.args, **item.kwargs)
     app.add_middleware(RequestLogMiddleware)
     return app
+
+
+class HeadAsGet:
+    """HEAD on a GET route is answered as GET, without the body (HTTP asks a server that answers GET to
+    answer HEAD; FastAPI's routes take only the methods they name). A route with a HEAD of its own (the
+    owner check on a conversation, `/healthz`) keeps it. uvicorn leaves the body out, as it still sees
+    the request's own method."""
+
+    def __init__(self, app: ASGIApp, router: Router) -> None:
+        self.app = app
+        self.router = router
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and not self._takes_head(scope):
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+    def _takes_head(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] == Match.FULL for route in self.router.routes)
