@@ -135,3 +135,66 @@ async def test_login_of_an_inactive_user_is_401(gateway: httpx.AsyncClient, syst
     )
     assert response.status_code == 401
     assert response.json()["message"] == "Invalid username or password."
+
+
+async def _login(gateway: httpx.AsyncClient, name: str, password: str) -> httpx.Response:
+    return await gateway.post("/api/auth/login", json={"username": name, "password": password})
+
+
+async def test_failed_logins_are_not_limited_by_default(gateway: httpx.AsyncClient) -> None:
+    """CONTRACT §1: rate limits are settings, off in the dev run."""
+    name = unique_name()
+    await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+    for _ in range(6):
+        assert (await _login(gateway, name, "wrong-password-1")).status_code == 401
+    assert (await _login(gateway, name, PASSWORD)).status_code == 200
+
+
+async def test_a_name_with_too_many_failed_logins_waits_for_its_window(
+    gateway: httpx.AsyncClient, system: System
+) -> None:
+    await asyncio.to_thread(system.stop, "gateway")
+    try:
+        limited = {"LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW_SECONDS": "120"}
+        await asyncio.to_thread(system.start, "gateway", extra_env=limited)
+        guessed, other, recovering = unique_name(), unique_name(), unique_name()
+        for name in (guessed, other, recovering):
+            await gateway.post("/api/auth/register", json={"username": name, "password": PASSWORD})
+
+        for _ in range(3):
+            assert (await _login(gateway, guessed, "wrong-password-1")).status_code == 401
+        refused = await _login(gateway, guessed, PASSWORD)  # the right password is refused too
+        assert refused.status_code == 429
+        assert refused.json() == {
+            "code": 429,
+            "message": "Too many failed logins for this username: try again in 2 minutes.",
+            "data": None,
+        }
+        assert 0 < int(refused.headers["retry-after"]) <= 120
+        assert (await _login(gateway, other, PASSWORD)).status_code == 200  # per name
+
+        # a name no one has is counted alike: the answer does not tell which names exist
+        nobody = unique_name()
+        statuses = [(await _login(gateway, nobody, "wrong-password-1")).status_code for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+
+        # a right password starts the count afresh
+        for attempt in (
+            "wrong-password-1",
+            "wrong-password-1",
+            PASSWORD,
+            "wrong-password-1",
+            "wrong-password-1",
+        ):
+            response = await _login(gateway, recovering, attempt)
+            assert response.status_code == (200 if attempt == PASSWORD else 401)
+
+        # Redis down: the count cannot be read, and an outage must not lock everyone out
+        await asyncio.to_thread(system.redis.stop)
+        try:
+            assert (await _login(gateway, guessed, PASSWORD)).status_code == 200
+        finally:
+            await asyncio.to_thread(system.redis.start)
+    finally:
+        await asyncio.to_thread(system.stop, "gateway")
+        await asyncio.to_thread(system.start, "gateway")

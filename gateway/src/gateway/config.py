@@ -33,6 +33,10 @@ class GatewaySettings(ApiKeySettings):
     # How long a proxied call may rely on a user having been found active; 0 asks the database each time.
     user_status_cache_seconds: float = Field(default=2.0, ge=0)
     password_hash_concurrency: int = Field(default=4, gt=0)
+    # Failed logins a username may have in a window before it is refused (429) until the window ends;
+    # 0 turns the limit off, as in the dev run (CONTRACT: rate limits are settings, off in dev).
+    login_max_failures: int = Field(default=0, ge=0)
+    login_failure_window_seconds: int = Field(default=900, gt=0)
 
     @property
     def listen_port(self) -> int:

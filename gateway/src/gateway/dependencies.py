@@ -16,6 +16,7 @@ from shared.security import ApiKeyCipher
 
 from gateway.auth.passwords import PasswordHashing
 from gateway.auth.service import AuthService
+from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import INVALID_TOKEN, AccessTokens
 from gateway.config import GatewaySettings
 from gateway.users.repository import UserRepository
@@ -37,6 +38,11 @@ async def get_access_tokens(request: Request) -> AccessTokens:
     return tokens
 
 
+async def get_login_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    return throttle
+
+
 async def get_password_hashing(request: Request) -> PasswordHashing:
     hashing: PasswordHashing = request.app.state.password_hashing
     return hashing
@@ -46,6 +52,7 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings_dep)]
 CipherDep = Annotated[ApiKeyCipher, Depends(get_cipher)]
 PasswordHashingDep = Annotated[PasswordHashing, Depends(get_password_hashing)]
 AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 
 
 async def get_user_repository(session: SessionDep) -> UserRepository:
@@ -72,12 +79,17 @@ async def get_user_service(users: UserRepositoryDep, cipher: CipherDep) -> UserS
 
 
 async def get_auth_service(
-    users: UserRepositoryDep, passwords: PasswordHashingDep, cipher: CipherDep, settings: SettingsDep
+    users: UserRepositoryDep,
+    passwords: PasswordHashingDep,
+    cipher: CipherDep,
+    throttle: LoginThrottleDep,
+    settings: SettingsDep,
 ) -> AuthService:
     return AuthService(
         users=users,
         passwords=passwords,
         cipher=cipher,
+        throttle=throttle,
         jwt_secret=settings.jwt_secret,
         expires_in=settings.jwt_expires_seconds,
     )

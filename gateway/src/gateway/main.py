@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from gateway.auth.passwords import PasswordHashing
 from gateway.auth.router import router as auth_router
 from gateway.auth.status import ActiveUsers
+from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import AccessTokens
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.config import GatewaySettings, get_settings
@@ -34,6 +35,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def on_startup(app: FastAPI) -> None:
         active_users.bind(app.state.session_factory)
         app.state.password_hashing = PasswordHashing(concurrency=settings.password_hash_concurrency)
+        app.state.login_throttle = LoginThrottle(
+            app.state.redis,
+            max_failures=settings.login_max_failures,
+            window_seconds=settings.login_failure_window_seconds,
+        )
         upstreams.start(settings)
 
     async def on_shutdown(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.passwords import PasswordHashing
 from gateway.auth.schemas import TokenResponse, could_be_username
+from gateway.auth.throttle import LoginThrottle
 from gateway.users.repository import UserRepository
 from gateway.users.schemas import UserResponse
 from gateway.users.service import describe_user
@@ -26,11 +27,13 @@ class AuthService:
         users: UserRepository,
         passwords: PasswordHashing,
         cipher: ApiKeyCipher,
+        throttle: LoginThrottle,
         jwt_secret: str,
         expires_in: int,
     ) -> None:
         self.users = users
         self.passwords = passwords
+        self.throttle = throttle
         self.cipher = cipher
         self._jwt_secret = jwt_secret
         self.expires_in = expires_in
@@ -47,10 +50,14 @@ class AuthService:
         return describe_user(user, self.cipher)
 
     async def login(self, *, username: str, password: str) -> TokenResponse:
-        """A token for valid credentials of an active user; one message for every kind of refusal."""
+        """A token for valid credentials of an active user; one message for every kind of refusal; 429
+        once the name has had too many failures (`LoginThrottle`)."""
+        await self.throttle.check(username)
         user = await self.users.get_by_username(username) if could_be_username(username) else None
         valid = await self.passwords.verify(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
+            await self.throttle.failed(username)
             raise Unauthorized(BAD_CREDENTIALS)
+        await self.throttle.succeeded(username)
         token = create_access_token(secret=self._jwt_secret, user_id=user.id, expires_in=self.expires_in)
         return TokenResponse(access_token=token, expires_in=self.expires_in)
