@@ -170,16 +170,15 @@ async def test_an_outbox_row_no_consumer_accepts_is_still_relayed_and_does_not_b
     assert any(marker in fields["event"] for _, fields in await stream_redis.xrange(COMPLETION_STREAM))
 
 
-async def test_a_stream_in_flight_when_the_service_stops_is_finished(
-    gateway: httpx.AsyncClient, system: System, stream_redis: Any
-) -> None:
-    """A deploy stops llm-service: a reply shorter than SHUTDOWN_GRACE_SECONDS is written to its end."""
-    user = await new_user(gateway)
-    body = chat_body("[[tokens:300]] [[delay_ms:20]]", stream=True)  # 75 pieces over about 1.5 s
+async def _stream_while_llm_service_stops(
+    gateway: httpx.AsyncClient, system: System, headers: dict[str, str], body: dict[str, Any]
+) -> tuple[list[Any], int]:
+    """Stream a chat, stopping llm-service (SIGTERM) as soon as its first bytes arrive; the frames the
+    client got and the conversation. llm-service is started again afterwards."""
     received = b""
     stopping: asyncio.Task[None] | None = None
     try:
-        async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+        async with gateway.stream("POST", CHAT, json=body, headers=headers) as response:
             assert response.status_code == 200
             conversation_id = int(response.headers["X-Conversation-Id"])
             async for piece in response.aiter_raw():
@@ -190,7 +189,16 @@ async def test_a_stream_in_flight_when_the_service_stops_is_finished(
         await stopping
     finally:
         await asyncio.to_thread(system.start, "llm")
-    frames = [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")]
+    return [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")], conversation_id
+
+
+async def test_a_stream_in_flight_when_the_service_stops_is_finished(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """A deploy stops llm-service: a reply shorter than SHUTDOWN_GRACE_SECONDS is written to its end."""
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:300]] [[delay_ms:20]]", stream=True)  # 75 pieces over about 1.5 s
+    frames, conversation_id = await _stream_while_llm_service_stops(gateway, system, user.headers, body)
     assert frames[-1] == "[DONE]" and frames[-2]["finish_reason"] == "stop"
     assert "".join(frame["content"] for frame in frames[:-1]) == filler(300)
     event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=10)
@@ -205,21 +213,7 @@ async def test_a_stream_cut_by_a_restart_is_recorded_and_ends_with_an_error_fram
     and the gateway ends it for the client as a failure mid-stream."""
     user = await new_user(gateway)
     body = chat_body("[[tokens:2000]] [[delay_ms:20]]", stream=True)  # 500 pieces over about 10 s
-    received = b""
-    stopping: asyncio.Task[None] | None = None
-    try:
-        async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
-            assert response.status_code == 200
-            conversation_id = int(response.headers["X-Conversation-Id"])
-            async for piece in response.aiter_raw():
-                received += piece
-                if stopping is None:
-                    stopping = asyncio.create_task(asyncio.to_thread(system.stop, "llm"))
-        assert stopping is not None
-        await stopping
-    finally:
-        await asyncio.to_thread(system.start, "llm")
-    frames = [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")]
+    frames, conversation_id = await _stream_while_llm_service_stops(gateway, system, user.headers, body)
     assert frames[-1] == "[DONE]"
     assert frames[-2]["finish_reason"] == "error" and frames[-2]["error"]["code"] == "InternalError"
     sent = "".join(frame["content"] for frame in frames[:-2])
