@@ -178,6 +178,12 @@ async def test_a_name_with_too_many_failed_logins_waits_for_its_window(
         statuses = [(await _login(gateway, nobody, "wrong-password-1")).status_code for _ in range(4)]
         assert statuses == [401, 401, 401, 429]
 
+        # guesses sent at once are each counted before their password is checked
+        parallel = unique_name()
+        await gateway.post("/api/auth/register", json={"username": parallel, "password": PASSWORD})
+        answers = await asyncio.gather(*(_login(gateway, parallel, "wrong-password-1") for _ in range(10)))
+        assert sorted(a.status_code for a in answers) == [401] * 3 + [429] * 7
+
         # a right password starts the count afresh
         for attempt in (
             "wrong-password-1",

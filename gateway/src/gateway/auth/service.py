@@ -52,11 +52,10 @@ class AuthService:
     async def login(self, *, username: str, password: str) -> TokenResponse:
         """A token for valid credentials of an active user; one message for every kind of refusal; 429
         once the name has had too many failures (`LoginThrottle`)."""
-        await self.throttle.check(username)
+        await self.throttle.attempt(username)
         user = await self.users.get_by_username(username) if could_be_username(username) else None
         valid = await self.passwords.verify(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
-            await self.throttle.failed(username)
             raise Unauthorized(BAD_CREDENTIALS)
         await self.throttle.succeeded(username)
         token = create_access_token(secret=self._jwt_secret, user_id=user.id, expires_in=self.expires_in)

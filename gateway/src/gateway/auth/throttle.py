@@ -1,8 +1,9 @@
 """Refusing a username after too many failed logins, so its password cannot be guessed at speed.
 
-Failures are counted per username in Redis (shared by every gateway instance), in a window that starts
-with the first failure; at the limit the name is refused with a 429 until the window ends, whether the
-password is then right or not. A successful login clears the count. Names that do not exist are counted
+Attempts are counted per username in Redis (shared by every gateway instance) before the password is
+checked, in a window that starts with the first; a successful login clears the count, so what is
+counted are the failures since. Beyond the limit the name is refused with a 429 until the window ends,
+whether the password is then right or not. Names that do not exist are counted
 alike, so the answer never tells which names are taken. Off (`LOGIN_MAX_FAILURES=0`) in the dev run, as
 CONTRACT.md has every rate limit.
 
@@ -47,36 +48,24 @@ class LoginThrottle:
         # hashed: any string may be sent as a name, and Redis keys need not hold people's names
         return _KEY_PREFIX + hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
 
-    async def check(self, username: str) -> None:
-        """`TooManyFailedLogins` while the name has used up its failures."""
-        if not self.max_failures:
-            return
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                key = self._key(username)
-                pipe.get(key)
-                pipe.ttl(key)
-                failures, ttl = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            logger.warning("login throttle unavailable, login allowed", extra={"error": type(exc).__name__})
-            return
-        if failures is not None and int(failures) >= self.max_failures:
-            raise TooManyFailedLogins(retry_after=ttl if ttl and ttl > 0 else self.window_seconds)
-
-    async def failed(self, username: str) -> None:
-        """Count a failure; the window starts with the first one."""
+    async def attempt(self, username: str) -> None:
+        """Count a login of this name before its password is checked (so that guesses sent in parallel
+        are counted too); `TooManyFailedLogins` once the name has had `max_failures` attempts in its
+        window without a right password."""
         if not self.max_failures:
             return
         key = self._key(username)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
-                pipe.expire(key, self.window_seconds, nx=True)
-                await pipe.execute()
+                pipe.expire(key, self.window_seconds, nx=True)  # the window starts with the first
+                pipe.ttl(key)
+                attempts, _, ttl = await pipe.execute()
         except (RedisError, OSError) as exc:
-            logger.warning(
-                "login throttle unavailable, failure not counted", extra={"error": type(exc).__name__}
-            )
+            logger.warning("login throttle unavailable, login allowed", extra={"error": type(exc).__name__})
+            return
+        if int(attempts) > self.max_failures:
+            raise TooManyFailedLogins(retry_after=ttl if ttl and ttl > 0 else self.window_seconds)
 
     async def succeeded(self, username: str) -> None:
         """A right password: the name starts afresh."""
