@@ -37,6 +37,12 @@ async def standin_calls(system: System, api_key: str) -> list[dict[str, Any]]:
     return [call for call in response.json() if call["api_key"] == api_key]
 
 
+async def assert_no_dashscope_call(system: System, user: UserSession) -> None:
+    """The stand-in received no call with the user's key: the request was refused before DashScope."""
+    assert user.apikey is not None
+    assert await standin_calls(system, user.apikey) == []
+
+
 async def wait_for_outcome(
     system: System, api_key: str, outcome: str, timeout: float = 5.0
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from llm_testkit import (
     CHAT,
+    assert_no_dashscope_call,
     chat_body,
     conversation_count,
     new_user,
@@ -60,8 +61,7 @@ async def test_invalid_fields_are_422_without_a_dashscope_call(
     body = response.json()
     assert body["code"] == 422
     assert any(field in [str(part) for part in error["loc"]] for error in body["data"]), body
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 async def test_a_lone_surrogate_in_a_message_is_422_without_a_dashscope_call(
@@ -74,8 +74,7 @@ async def test_a_lone_surrogate_in_a_message_is_422_without_a_dashscope_call(
     response = await gateway.post(CHAT, content=body.encode(), headers=headers)
     assert response.status_code == 422, response.text
     assert "content" in response.json()["data"][0]["loc"]
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 @pytest.mark.parametrize("model", ["qwen-\\udfff", "qwen\\u0000turbo"])
@@ -90,8 +89,7 @@ async def test_a_model_name_no_row_can_hold_is_unknown(
     response = await gateway.post(CHAT, content=body.encode(), headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["message"].startswith("Unknown model: qwen")
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 async def test_boundary_values_are_accepted(gateway: httpx.AsyncClient, system: System) -> None:
@@ -109,8 +107,7 @@ async def test_unknown_model_is_400(gateway: httpx.AsyncClient, system: System, 
     response = await gateway.post(CHAT, json=body, headers=user.headers)
     assert response.status_code == 400, response.text
     assert response.json() == {"code": 400, "message": "Unknown model: no-such-model.", "data": None}
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 async def test_inactive_model_is_400(gateway: httpx.AsyncClient, system: System) -> None:
@@ -128,8 +125,7 @@ async def test_non_llm_model_is_400(gateway: httpx.AsyncClient, system: System, 
     response = await gateway.post(CHAT, json=body, headers=user.headers)
     assert response.status_code == 400, response.text
     assert response.json()["message"] == "Model wanx2.1-t2i-turbo is not a chat model."
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 @BOTH_MODES
@@ -162,7 +158,7 @@ async def test_a_key_stored_under_another_encryption_key_counts_as_unset_and_is_
         warnings = [line for line in log.splitlines() if "DashScope key cannot be decrypted" in line]
         assert warnings and f'"user_id": {user.id}' in warnings[-1], process
         assert user.apikey not in log and stored not in log
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 @BOTH_MODES
@@ -196,8 +192,7 @@ async def test_another_users_conversation_is_404_without_a_dashscope_call(
     response = await gateway.post(CHAT, json=body, headers=intruder.headers)
     assert response.status_code == 404, response.text
     assert response.json() == {"code": 404, "message": "Conversation not found.", "data": None}
-    assert intruder.apikey is not None
-    assert await standin_calls(system, intruder.apikey) == []
+    await assert_no_dashscope_call(system, intruder)
 
 
 async def test_a_missing_key_is_reported_before_someone_elses_conversation(
@@ -222,8 +217,7 @@ async def test_missing_conversation_is_404(
     body = chat_body("hello?", conversation_id=conversation_id)
     response = await gateway.post(CHAT, json=body, headers=user.headers)
     assert response.status_code == 404, response.text
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 async def test_models_lists_active_llms_with_pricing(gateway: httpx.AsyncClient, system: System) -> None:
@@ -291,8 +285,7 @@ async def test_conversation_service_down_is_503_without_a_dashscope_call(
     for response in (checked, creating):
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"] == "5"
-    assert user.apikey is not None
-    assert await standin_calls(system, user.apikey) == []
+    await assert_no_dashscope_call(system, user)
 
 
 async def test_a_conversation_that_cannot_be_created_stops_dashscope_and_leaves_nothing(
