@@ -233,13 +233,17 @@ async def test_a_credential_for_another_service_is_401(
     assert response.status_code == 401
 
 
-async def test_an_unreachable_database_is_503_not_500(system: System, alice: Caller) -> None:
-    """An outage is the caller's cue to try again later; it is not reported as a bug."""
+@pytest.mark.parametrize("refused_by", ["the network", "the server"])
+async def test_an_unreachable_database_is_503_not_500(system: System, alice: Caller, refused_by: str) -> None:
+    """An outage is the caller's cue to try again later; it is not reported as a bug. The server
+    refusing the connection (here: no such database) is an outage too, not only a port nobody answers."""
+    if refused_by == "the network":
+        database_url = f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+    else:
+        database_url = system.database.url.rsplit("/", 1)[0] + "/aigcspace_no_such_database"
     system.stop("conversation")
     try:
-        system.start(
-            "conversation", extra_env={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
-        )
+        system.start("conversation", extra_env={"DATABASE_URL": database_url})
         response = await alice.call("GET", "/api/conversations")
     finally:
         system.stop("conversation")

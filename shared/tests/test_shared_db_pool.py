@@ -4,6 +4,7 @@ an outage of the database is told apart from a bug (a 503 and a retry, not a 500
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import psycopg
 import pytest
@@ -69,6 +70,25 @@ async def _error_of(engine_url: str, statement: str, *, terminate_first: bool = 
 def test_an_unreachable_database_is_transient() -> None:
     error = asyncio.run(_error_of(f"postgresql://postgres@127.0.0.1:{free_port()}/x", "SELECT 1"))
     assert is_transient_error(error), repr(error)
+
+
+def test_a_database_that_refuses_connections_is_transient(database: ScratchDatabase) -> None:
+    """Refused by the server rather than unreachable: connections not allowed (SQLSTATE 55000, as while
+    an operator works on the database) and a database that does not exist (3D000)."""
+    name = f"aigcspace_test_closed_{uuid.uuid4().hex[:8]}"
+    server = database.url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            closed = asyncio.run(_error_of(f"{server}/{name}", "SELECT 1"))
+        finally:
+            admin.execute(f'DROP DATABASE "{name}"')
+    missing = asyncio.run(_error_of(f"{server}/{name}", "SELECT 1"))
+    assert "not currently accepting connections" in str(closed)
+    assert "does not exist" in str(missing)
+    assert is_transient_error(closed), repr(closed)
+    assert is_transient_error(missing), repr(missing)
 
 
 def test_a_connection_lost_mid_transaction_is_transient(database: ScratchDatabase) -> None:

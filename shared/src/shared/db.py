@@ -11,6 +11,7 @@ from typing import Any
 
 from asyncpg import PostgresError
 from sqlalchemy import MetaData, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -80,6 +81,8 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
 
     A failed statement's error leaves out its parameters: errors are logged (and a consumer's are kept
     with the dead-lettered event), and parameters hold password hashes, encrypted keys and messages.
+
+    Any failure to open a connection is an outage (`_failed_to_connect`).
     """
     engine = create_async_engine(
         async_database_url(url),
@@ -91,7 +94,18 @@ def create_engine(url: str, *, pool_size: int) -> AsyncEngine:
         connect_args={"server_settings": {"search_path": SCHEMA}},
     )
     event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    event.listen(engine.sync_engine, "handle_error", _failed_to_connect)
     return engine
+
+
+def _failed_to_connect(context: ExceptionContext) -> None:
+    """Engine error hook: an error raised while opening a connection (there is none yet) marks the
+    database as unavailable, whatever the server said. PostgreSQL refuses a connection with many
+    codes besides those `is_transient_error` knows ("not currently accepting connections" is 55000, a
+    database dropped or renamed 3D000): none is the request's or the event's fault, so each must be a
+    503 and a retry, never a 500 or a dead-lettered event."""
+    if context.connection is None and context.sqlalchemy_exception is not None:
+        context.is_disconnect = True
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
