@@ -50,8 +50,6 @@ async def test_readiness_follows_redis(system: System) -> None:
         assert response.headers["retry-after"] == "5"
     finally:
         system.redis.start()
-    for _ in range(50):
-        if await _statuses(system, "/readyz", SERVICES) == dict.fromkeys(SERVICES, 200):
-            break
-        await asyncio.sleep(0.1)
+    # Connections the restart dropped are still pooled: the first probe must not fail on one of them.
+    await asyncio.sleep(2)
     assert await _statuses(system, "/readyz", SERVICES) == dict.fromkeys(SERVICES, 200)

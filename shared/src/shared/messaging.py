@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from shared.db import is_transient_error
@@ -33,8 +35,19 @@ StreamBatch = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 
 def connect_redis(url: str) -> Redis:
     """The client every process uses: text replies, a bounded connect, and a ping of a connection idle
-    for 30 s before it is used again (so one a restarted Redis dropped is noticed, not written to)."""
-    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30)
+    for 30 s before it is used again (so one a restarted Redis dropped is noticed, not written to).
+
+    A command that fails on a connection Redis has dropped (a restart within those 30 s) is sent once
+    more on a new connection, so the first command after Redis came back does not fail for nothing. A
+    command whose reply was lost may so run twice: every consumer applies an event once by its id.
+    """
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), retries=1),
+    )
 
 
 def consumer_name(group: str) -> str:
