@@ -48,7 +48,13 @@ BOTH_MODES = pytest.mark.parametrize("stream", [False, True], ids=["json", "stre
             "DashScope is throttling requests (Throttling.RateQuota): Requests rate limit exceeded, "
             "please try again later.",
         ),
+        (
+            "Model.AccessDenied",
+            400,
+            "DashScope refused the request (Model.AccessDenied): Model access denied.",
+        ),
         ("InternalError", 502, None),
+        ("SystemError", 502, None),
         ("ModelUnavailable", 502, None),
     ],
 )

@@ -8,6 +8,7 @@ import pytest
 from dashscope_standin.calls import CallLog
 from dashscope_standin.directives import Directives, filler, parse_directives
 from dashscope_standin.plan import BadRequest, make_plan
+from dashscope_standin.protocol import error_for
 from dashscope_standin.settings import Settings
 
 
@@ -23,6 +24,25 @@ def test_directives_are_found_anywhere_and_the_first_of_each_wins() -> None:
 
 def test_malformed_directives_are_plain_text() -> None:
     assert parse_directives("[[tokens:abc]] [[tokens]] [[error:]] [[unknown:1]] [tokens:3]") == Directives()
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("InvalidParameter", 400),
+        ("InvalidApiKey", 401),
+        ("Model.AccessDenied", 403),
+        ("RequestTimeOut", 408),
+        ("Throttling.AllocationQuota", 429),
+        ("SystemError", 500),
+        ("InternalError.Algo", 500),
+        ("ModelUnavailable", 503),
+        ("NoSuchCode", 400),
+    ],
+)
+def test_an_injected_error_has_dashscopes_own_status(code: str, status: int) -> None:
+    """As in DashScope's error-code table, so a 5xx code is not sent as a 400 (unknown codes are 400s)."""
+    assert error_for(code)[0] == status
 
 
 @pytest.mark.parametrize("length", [0, 1, 50, 117, 1000])

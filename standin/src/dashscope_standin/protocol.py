@@ -12,19 +12,37 @@ from typing import Any
 SSE_CONTENT_TYPE = "text/event-stream;charset=UTF-8"
 JSON_CONTENT_TYPE = "application/json"
 
-# DashScope's HTTP status and typical message for the codes the directives can inject (wire doc §6.1).
+# DashScope's HTTP status and typical message for its error codes (wire doc §6.1, the official table),
+# so a code injected by a directive comes with the status DashScope itself would send.
+_INTERNAL = "An internal error has occured, please try again later or contact service support."
+_ACCESS_DENIED = "Access denied."
 ERRORS: dict[str, tuple[int, str]] = {
     "InvalidParameter": (
         400,
         "Required parameter(s) missing or invalid, please check the request parameters.",
     ),
     "DataInspectionFailed": (400, "Input or output data may contain inappropriate content."),
+    "BadRequest.EmptyInput": (400, "Required input parameter missing from request."),
+    "BadRequest.EmptyParameters": (400, 'Required parameter "parameters" missing from request.'),
+    "BadRequest.EmptyModel": (400, 'Required parameter "model" missing from request.'),
+    "InvalidURL": (400, "Invalid URL provided in your request."),
+    "Arrearage": (400, "Access denied, please make sure your account is in good standing."),
     "InvalidApiKey": (401, "Invalid API-key provided."),
+    "AccessDenied": (403, _ACCESS_DENIED),
+    "Workspace.AccessDenied": (403, _ACCESS_DENIED),
+    "Model.AccessDenied": (403, "Model access denied."),
+    "AccessDenied.Unpurchased": (403, _ACCESS_DENIED),
+    "ModelNotFound": (404, "Model can not be found."),
+    "WorkSpaceNotFound": (404, "WorkSpace can not be found."),
+    "RequestTimeOut": (408, "Request timed out, please try again later."),
+    "BadRequest.TooLarge": (413, "Payload Too Large."),
+    "Throttling": (429, "Requests throttling triggered."),
     "Throttling.RateQuota": (429, "Requests rate limit exceeded, please try again later."),
-    "InternalError": (
-        500,
-        "An internal error has occured, please try again later or contact service support.",
-    ),
+    "Throttling.AllocationQuota": (429, "Allocated quota exceeded, please increase your quota limit."),
+    "InternalError": (500, _INTERNAL),
+    "InternalError.Algo": (500, _INTERNAL),
+    "InternalError.Timeout": (500, _INTERNAL),
+    "SystemError": (500, _INTERNAL),
     "ModelUnavailable": (503, "Model is unavailable, please try again later."),
 }
 UNKNOWN_ERROR_STATUS = 400
