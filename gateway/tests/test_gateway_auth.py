@@ -117,13 +117,29 @@ async def test_login_unknown_user_and_wrong_password_are_indistinguishable(
     )
 
 
-@pytest.mark.parametrize("username", ["ab\x00", "no such name", "é" * 5, "a"])
+@pytest.mark.parametrize("username", ["ab\x00", "no such name", "é" * 5, "a", "", "a" * 65])
 async def test_login_with_a_name_no_one_can_have_is_the_same_401(
     gateway: httpx.AsyncClient, username: str
 ) -> None:
     """A NUL in the name used to reach the database and fail there (500)."""
     response = await gateway.post("/api/auth/login", json={"username": username, "password": PASSWORD})
     assert response.json() == {"code": 401, "message": "Invalid username or password.", "data": None}
+
+
+@pytest.mark.parametrize("password", ["", "short", "p" * 129, "p" * 100_000])
+async def test_a_wrong_password_registration_would_refuse_is_the_same_401(
+    gateway: httpx.AsyncClient, password: str
+) -> None:
+    """Not a 422: a login says only that the credentials are wrong, whatever their length."""
+    user = await make_user(gateway, apikey=None)
+    response = await gateway.post("/api/auth/login", json={"username": user.username, "password": password})
+    assert response.json() == {"code": 401, "message": "Invalid username or password.", "data": None}
+
+
+async def test_login_without_a_password_is_422(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.post("/api/auth/login", json={"username": "someone", "password": None})
+    assert response.status_code == 422
+    assert response.json()["data"][0]["loc"] == ["body", "password"]
 
 
 async def test_login_of_an_inactive_user_is_401(gateway: httpx.AsyncClient, system: System) -> None:

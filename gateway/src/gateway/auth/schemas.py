@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
 _USERNAME = re.compile(USERNAME_PATTERN)
+PASSWORD_MIN_CHARS, PASSWORD_MAX_CHARS = 8, 128
 
 
 def could_be_username(name: str) -> bool:
@@ -17,18 +18,24 @@ def could_be_username(name: str) -> bool:
     return _USERNAME.fullmatch(name) is not None
 
 
+def could_be_password(password: str) -> bool:
+    """Whether registration accepts `password`: any other is nobody's (and is not worth hashing)."""
+    return PASSWORD_MIN_CHARS <= len(password) <= PASSWORD_MAX_CHARS
+
+
 class RegisterRequest(BaseModel):
     """A new account: the name is shown to no one else but must be unique."""
 
     username: str = Field(min_length=3, max_length=64, pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=8, max_length=128)
+    password: str = Field(min_length=PASSWORD_MIN_CHARS, max_length=PASSWORD_MAX_CHARS)
 
 
 class LoginRequest(BaseModel):
-    """Credentials; bounded so that nobody makes the server hash a megabyte."""
+    """Credentials. Any strings: a name or password registration would refuse is wrong like any other
+    (a 401, CONTRACT §2), and is refused without being hashed (`could_be_password`)."""
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128)
+    username: str
+    password: str
 
 
 class TokenResponse(BaseModel):

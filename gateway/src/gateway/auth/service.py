@@ -8,7 +8,7 @@ from shared.tokens import create_access_token
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth.passwords import PasswordHashing
-from gateway.auth.schemas import TokenResponse, could_be_username
+from gateway.auth.schemas import TokenResponse, could_be_password, could_be_username
 from gateway.auth.throttle import LoginThrottle
 from gateway.users.repository import UserRepository
 from gateway.users.schemas import UserResponse
@@ -53,8 +53,12 @@ class AuthService:
         """A token for valid credentials of an active user; one message for every kind of refusal; 429
         once the name has had too many failures (`LoginThrottle`)."""
         await self.throttle.attempt(username)
-        user = await self.users.get_by_username(username) if could_be_username(username) else None
-        valid = await self.passwords.verify(password, user.password_hash if user else None)
+        # Credentials registration would refuse are nobody's: checked against no hash, at the same cost.
+        plausible = could_be_username(username) and could_be_password(password)
+        user = await self.users.get_by_username(username) if plausible else None
+        valid = await self.passwords.verify(
+            password if plausible else "", user.password_hash if user else None
+        )
         if user is None or not valid or not user.is_active:
             raise Unauthorized(BAD_CREDENTIALS)
         await self.throttle.succeeded(username)
