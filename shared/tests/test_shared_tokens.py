@@ -57,6 +57,17 @@ def test_access_token_refusals(token: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "extra",
+    [{"iss": "some-issuer"}, {"aud": "some-app"}, {"typ": "JWT"}, {"jti": "1", "nbf": 0, "name": "x"}],
+)
+def test_an_access_token_may_carry_more_claims(extra: dict[str, Any]) -> None:
+    """CONTRACT: a token carries at least sub, iat and exp; whatever else it says is not refused."""
+    now = int(time.time())
+    token = jwt.encode({"sub": "7", "iat": now, "exp": now + 60, **extra}, SECRET, algorithm="HS256")
+    assert decode_access_token(token, secret=SECRET).user_id == 7
+
+
+@pytest.mark.parametrize(
     "sub",
     ["0", "-1", "+7", "07", " 7", "7 ", "\u0667", "\u00b2", "9223372036854775808", "1" * 30, ""],
 )

@@ -37,10 +37,13 @@ class AccessToken:
 
 
 def decode_access_token(token: str, *, secret: str) -> AccessToken:
-    """The user and expiry of a valid access token; `InvalidToken` otherwise."""
-    claims = _decode(token, secret)
-    if claims.get("typ", "access") != "access" or "iss" in claims:
-        raise InvalidToken("not an access token")
+    """The user and expiry of a valid access token; `InvalidToken` otherwise.
+
+    Claims beyond `sub`, `iat` and `exp` are allowed (CONTRACT: "at least") and not checked, `aud`
+    included; only an internal credential is refused, should one ever be signed with JWT_SECRET."""
+    claims = _decode(token, secret, verify_audience=False)
+    if claims.get("iss") == _INTERNAL_ISSUER:
+        raise InvalidToken("an internal credential is not an access token")
     expires_at = claims["exp"]
     if not isinstance(expires_at, int | float):  # PyJWT only checked that int() takes it
         raise InvalidToken("exp is not a number")
@@ -98,17 +101,17 @@ class InternalTokens:
 
 def decode_internal_token(token: str, *, secret: str, audience: str) -> InternalIdentity:
     """Check an internal credential was signed with INTERNAL_SECRET for this very service."""
-    claims = _decode(token, secret, audience=audience, issuer=_INTERNAL_ISSUER)
+    claims = _decode(token, secret, verify_audience=True, audience=audience, issuer=_INTERNAL_ISSUER)
     return InternalIdentity(user_id=_user_id(claims), caller=str(claims.get("caller", "")))
 
 
-def _decode(token: str, secret: str, **checks: str) -> dict[str, object]:
+def _decode(token: str, secret: str, *, verify_audience: bool, **checks: str) -> dict[str, object]:
     try:
         return jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub"], "verify_aud": verify_audience},
             **checks,  # type: ignore[arg-type]
         )
     except jwt.PyJWTError as exc:
