@@ -80,6 +80,8 @@ async def test_create_rejects_a_bad_title(alice: Caller, title: object) -> None:
     body = response.json()
     assert body["code"] == 422
     assert body["data"][0]["loc"][-1] == "title"
+    if title in ("", "x" * 201):  # said in characters, as the limit is
+        assert "character" in body["data"][0]["msg"] and "character" in body["message"], body
 
 
 async def test_title_of_200_characters_is_accepted(alice: Caller) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AfterValidator, TypeAdapter, ValidationError
 from shared.db import storable_text
-from shared.schemas import StorableText, UnicodeText
+from shared.schemas import UnicodeText, check_storable
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,7 @@ def test_unicode_text_refuses_a_lone_surrogate_and_keeps_the_rest() -> None:
 
 
 def test_storable_text_also_refuses_nul() -> None:
-    adapter = TypeAdapter(StorableText)
+    adapter = TypeAdapter(Annotated[str, AfterValidator(check_storable)])
     assert adapter.validate_python("plain 中文") == "plain 中文"
     with pytest.raises(ValidationError, match="NUL"):
         adapter.validate_python("a\x00b")

@@ -55,5 +55,8 @@ def _no_nul(value: str) -> str:
     return value
 
 
-# Text that is stored or looked up as it is (a title, a model name): no lone surrogates, no NUL.
-StorableText = Annotated[UnicodeText, AfterValidator(_no_nul)]
+def check_storable(value: str) -> str:
+    """Validator of text stored or looked up as it is (a title): no lone surrogate, no NUL. Use it as
+    `Annotated[str, Field(min_length=…, max_length=…), AfterValidator(check_storable)]`: a length given
+    after the validator would be checked on its result and reported in "items", not characters."""
+    return _no_nul(_encodable(value))

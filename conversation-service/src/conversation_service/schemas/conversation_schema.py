@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from shared.models import AIConversation, AIMessage
-from shared.schemas import Money, StorableText, Timestamp
+from shared.schemas import Money, Timestamp, check_storable
 
-Title = Annotated[StorableText, Field(min_length=1, max_length=200)]
+Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_storable)]
 
 
 class ConversationCreate(BaseModel):
