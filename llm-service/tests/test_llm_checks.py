@@ -161,6 +161,18 @@ async def test_a_key_stored_under_another_encryption_key_counts_as_unset_and_is_
     await assert_no_dashscope_call(system, user)
 
 
+@pytest.mark.parametrize("control", ["\n", "\r\n", "\x00", "\x7f"], ids=["lf", "crlf", "nul", "del"])
+async def test_a_key_no_request_can_carry_is_400_without_a_dashscope_call(
+    gateway: httpx.AsyncClient, system: System, control: str
+) -> None:
+    """Stored as given (CONTRACT), but a header cannot hold it: the user is told, DashScope not called."""
+    user = await new_user(gateway, apikey=f"sk-pasted-{uuid.uuid4().hex}{control}")
+    response = await gateway.post(CHAT, json=chat_body("hi", stream=True), headers=user.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("Your DashScope API key contains a control character")
+    await assert_no_dashscope_call(system, user)
+
+
 @BOTH_MODES
 async def test_rejected_apikey_is_400_and_leaves_nothing(
     gateway: httpx.AsyncClient, system: System, stream: bool

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -54,6 +55,12 @@ from llm_service.services.model_cache import ModelCache, ModelInfo
 logger = logging.getLogger("llm_service.chat")
 
 NO_APIKEY = "No DashScope API key is set: add yours with PUT /api/users/me/apikey."
+UNSENDABLE_APIKEY = (
+    "Your DashScope API key contains a control character (such as a line break), which no HTTP request "
+    "can carry: set it again with PUT /api/users/me/apikey."
+)
+# What an HTTP header value cannot hold (RFC 9110: no C0 control but tab, no DEL).
+_UNSENDABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 DONE_FRAME = b"data: [DONE]\n\n"
 DEFAULT_TITLE = "New chat"
 TITLE_CHARS = 50
@@ -308,6 +315,8 @@ class LlmService:
         api_key = self._cipher.decrypt(encrypted_key, user_id=self.user_id) if encrypted_key else None
         if not api_key:
             raise AppError(400, NO_APIKEY)
+        if _UNSENDABLE.search(api_key):  # stored as given (CONTRACT), but it cannot reach DashScope
+            raise AppError(400, UNSENDABLE_APIKEY)
         return api_key
 
     async def _check_conversation(self, request: ChatRequest) -> None:
