@@ -1,17 +1,21 @@
-"""A chat stream end to end through the gateway: frames pass as they come, and a client leaving reaches
-DashScope (the stand-in logs the call as `cancelled`)."""
+"""A chat stream end to end through the gateway: frames pass as they come, a client leaving reaches
+DashScope (the stand-in logs the call as `cancelled`), and a stream the gateway's own shutdown cuts
+still ends as CONTRACT §2 has a failure mid-stream end."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from llm_service.schemas.llm_schema import StreamChunk, StreamError
+from shared.events import COMPLETION_STREAM
 
-from testkit import System, UserSession, make_user
+from testkit import System, UserSession, eventually, make_user
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +74,54 @@ async def test_a_client_leaving_mid_stream_cancels_the_upstream_call(
             break
         await asyncio.sleep(0.05)
     assert outcome == "cancelled"
+
+
+async def completion_events(redis: Any, conversation_id: int) -> list[dict[str, Any]]:
+    """The completion events llm-service published for a conversation, oldest first."""
+    events = [json.loads(fields["event"]) for _, fields in await redis.xrange(COMPLETION_STREAM)]
+    return [event for event in events if event.get("conversation_id") == conversation_id]
+
+
+async def test_a_stream_cut_by_the_gateways_shutdown_ends_with_an_error_frame_and_is_recorded(
+    gateway: httpx.AsyncClient, system: System, chatter: UserSession, stream_redis: Any
+) -> None:
+    """SIGTERM: the gateway lets a stream run SHUTDOWN_GRACE_SECONDS, then cuts it with the error frame
+    and `[DONE]` (not a broken body), and llm-service records the reply as interrupted. Pieces come
+    every 0.75 s and the cut about 1.1 s after the first, so none is on its way then: what is recorded
+    is exactly what the client got."""
+    received = b""
+    stopping: asyncio.Task[None] | None = None
+    await asyncio.to_thread(system.stop, "gateway")
+    try:
+        await asyncio.to_thread(system.start, "gateway", extra_env={"SHUTDOWN_GRACE_SECONDS": "1"})
+        body = chat("[[tokens:400]] [[delay_ms:750]]")
+        async with gateway.stream("POST", "/api/llm/chat", json=body, headers=chatter.headers) as response:
+            assert response.status_code == 200
+            conversation_id = int(response.headers["x-conversation-id"])
+            async for piece in response.aiter_raw():
+                received += piece
+                if stopping is None:
+                    stopping = asyncio.create_task(asyncio.to_thread(system.stop, "gateway"))
+    finally:
+        if stopping is not None:
+            await stopping
+        await asyncio.to_thread(system.stop, "gateway")
+        await asyncio.to_thread(system.start, "gateway")
+
+    *deltas, error, done, end = received.split(b"\n\n")
+    assert (done, end) == (b"data: [DONE]", b"")
+    cut = StreamChunk(
+        content="",
+        finish_reason="error",
+        error=StreamError(code="InternalError", message="The gateway stopped in the middle of the reply."),
+    )
+    assert error + b"\n\n" == cut.to_sse()  # byte for byte as llm-service writes its own error frame
+    sent = "".join(json.loads(delta.removeprefix(b"data: "))["content"] for delta in deltas)
+    assert len(deltas) >= 2 and len(sent) < 400
+
+    events = await eventually(lambda: completion_events(stream_redis, conversation_id), timeout=10)
+    await asyncio.sleep(0.3)  # a second event would show up by now
+    assert await completion_events(stream_redis, conversation_id) == events
+    (event,) = events
+    assert event["status"] == "interrupted"
+    assert event["assistant_content"] == sent

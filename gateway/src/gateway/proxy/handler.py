@@ -3,7 +3,7 @@
 One call: authenticate the bearer token (once), read the body, send it to the service with an
 internal credential and the request id, then pass the response back chunk by chunk as it arrives. A
 client that goes away cancels the call at once, which closes the upstream connection, so the service
-sees the disconnect too.
+sees the disconnect too; so does a call still running when the gateway's shutdown grace runs out.
 """
 
 from __future__ import annotations
@@ -144,8 +144,7 @@ class ProxyEndpoint:
                     "headers": _response_headers(response, self._own_origin),
                 }
             )
-            await self._pass_body(response, send)
-            call.finished = True
+            call.finished = await self._pass_body(response, send, call)
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise  # shutdown, not a client leaving
@@ -156,13 +155,14 @@ class ProxyEndpoint:
                 if call.finished:
                     response.release()
                 else:
-                    response.close()  # the service sees the client leave
+                    response.close()  # the service sees the call end (client gone, or cut)
 
-    async def _pass_body(self, response: aiohttp.ClientResponse, send: Send) -> None:
-        """Each chunk as it arrives. Should the service break off, an event stream that stopped between
-        two frames is ended as a failure mid-stream is (an error frame, then `[DONE]`), one that had
-        already sent `[DONE]` just ends; anything else can only be cut, the one honest signal left once
-        the response has started."""
+    async def _pass_body(self, response: aiohttp.ClientResponse, send: Send, call: _Call) -> bool:
+        """Each chunk as it arrives; False when the stream was cut short, by the service breaking off or
+        by the gateway's own shutdown (uvicorn cancels the calls still running once the grace is over).
+        An event stream that stopped between two frames is then ended as a failure mid-stream is (an
+        error frame, then `[DONE]`), one that had already sent `[DONE]` just ends; anything else can only
+        be cut, the one honest signal left once the response has started."""
         tail = b"\n\n"  # the last bytes sent, enough to tell where the stream stopped
         try:
             async for chunk in response.content.iter_any():
@@ -173,12 +173,21 @@ class ProxyEndpoint:
                 "upstream stream broke",
                 extra={"upstream": self.upstream.audience, "error": type(exc).__name__},
             )
-            if not (tail.endswith(b"\n\n") and response.content_type == _EVENT_STREAM.decode()):
+            if not await _end_cut_stream(response, tail, self._broken_stream_end, send):
                 raise
-            end = b"" if tail == _DONE_FRAME else self._broken_stream_end
-            await send({"type": "http.response.body", "body": end, "more_body": False})
-            return
+            return False
+        except asyncio.CancelledError:
+            if call.client_gone:
+                raise
+            logger.warning("stream cut by the shutdown", extra={"upstream": self.upstream.audience})
+            if not await _end_cut_stream(response, tail, _SHUTDOWN_STREAM_END, send):
+                raise
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()  # the call ends here all the same, the upstream connection closed with it
+            return False
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
 
     async def _open(
         self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes
@@ -211,8 +220,8 @@ class ProxyEndpoint:
 
 
 def _error_frame(message: str) -> bytes:
-    """The end of an event stream the service broke off: CONTRACT §2's mid-stream failure frame (with
-    DashScope's code for a server-side failure) and `[DONE]`."""
+    """The end of an event stream cut short: CONTRACT §2's mid-stream failure frame (with DashScope's
+    code for a server-side failure), byte for byte as llm-service writes its own, and `[DONE]`."""
     error = {
         "content": "",
         "finish_reason": "error",
@@ -220,6 +229,19 @@ def _error_frame(message: str) -> bytes:
         "error": {"code": "InternalError", "message": message},
     }
     return b"data: " + json.dumps(error, separators=(",", ":")).encode() + b"\n\n" + _DONE_FRAME
+
+
+_SHUTDOWN_STREAM_END = _error_frame("The gateway stopped in the middle of the reply.")
+
+
+async def _end_cut_stream(response: aiohttp.ClientResponse, tail: bytes, end: bytes, send: Send) -> bool:
+    """End a stream cut after `tail` with `end` (nothing more after `[DONE]`); False when it cannot be:
+    not an event stream, or stopped inside a frame."""
+    if not (tail.endswith(b"\n\n") and response.content_type == _EVENT_STREAM.decode()):
+        return False
+    body = b"" if tail == _DONE_FRAME else end
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+    return True
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:
