@@ -1,4 +1,5 @@
-"""Recording replies: a client that goes away, and Redis down while a reply ends (the outbox)."""
+"""Recording replies: a client that goes away, Redis down while a reply ends (the outbox), and Redis and the
+database down at once (held in memory and retried)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 from dashscope_standin.directives import filler
 from llm_testkit import (
     CHAT,
@@ -21,9 +24,11 @@ from llm_testkit import (
     wait_for_event,
     wait_for_outcome,
 )
+from psycopg import sql
 from shared.events import COMPLETION_STREAM
 
-from testkit import System, UserSession
+from harness import PG_SERVER_URL
+from testkit import ScratchDatabase, System, UserSession
 
 
 async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
@@ -146,6 +151,52 @@ async def test_replies_ending_after_an_outage_queue_behind_the_kept_ones(
         await asyncio.sleep(0.05)
         events = await stream_events(stream_redis, conversation_id=conversation_id)
     assert [event["assistant_content"] for event in events] == ["Echo: turn one", "Echo: turn two"]
+
+
+@contextlib.contextmanager
+def refusing_connections(database: ScratchDatabase) -> Iterator[None]:
+    """The run's own database refuses new connections and its open ones are cut, as an outage looks to
+    the services; it accepts them again when the block ends, however it ends."""
+    name = sql.Identifier(database.name)
+    with psycopg.connect(PG_SERVER_URL, autocommit=True) as admin:  # from outside the database itself
+        try:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database.name,)
+            )
+            yield
+        finally:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+
+
+async def test_a_reply_ending_while_redis_and_the_database_are_down_is_published_once_they_are_back(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """Neither the stream nor the outbox can take the event: it is held in memory and retried, and the
+    client's stream does not wait for that."""
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:200]] [[delay_ms:30]]", stream=True)  # 50 pieces over about 1.5 s
+    received = b""
+    try:
+        async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+            assert response.status_code == 200
+            conversation_id = int(response.headers["X-Conversation-Id"])
+            with refusing_connections(system.database):
+                system.redis.stop()
+                started = time.monotonic()
+                async for piece in response.aiter_raw():
+                    received += piece
+                assert time.monotonic() - started < 3  # the stream did not wait for the retries
+                await asyncio.sleep(3)  # the reply ended while both were down; they stay down a while
+    finally:
+        system.redis.start()
+    frames = [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")]
+    assert frames[-1] == "[DONE]" and frames[-2]["finish_reason"] == "stop"
+    assert "".join(frame["content"] for frame in frames[:-1]) == filler(200)
+
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
+    assert event["status"] == "completed"
+    assert event["assistant_content"] == filler(200)
 
 
 async def test_an_outbox_row_no_consumer_accepts_is_still_relayed_and_does_not_block_the_rest(

@@ -65,12 +65,18 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
         app.state.relay_task = asyncio.create_task(relay.run(), name="llm-outbox-relay")
 
     async def on_shutdown(app: FastAPI) -> None:
-        # Streams cut by the shutdown are still being recorded: Redis and the database stay open for them.
+        # Streams cut by the shutdown are still being recorded: Redis and the database stay open for them,
+        # and for a last attempt at the events neither would take so far; all within CLEANUP_SECONDS.
+        recorder: CompletionRecorder = app.state.recorder
+        deadline = asyncio.get_running_loop().time() + CLEANUP_SECONDS
         try:
-            async with asyncio.timeout(CLEANUP_SECONDS):
-                await app.state.recorder.drain()
+            async with asyncio.timeout_at(deadline):
+                await recorder.drain()
         except TimeoutError:
-            logger.error("replies not recorded at shutdown", extra={"replies": app.state.recorder.unrecorded})
+            logger.error("replies not recorded at shutdown", extra={"replies": recorder.unrecorded})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await recorder.close()  # logs the events it could not record
         app.state.relay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await app.state.relay_task

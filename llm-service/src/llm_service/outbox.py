@@ -6,7 +6,9 @@ not lost. (Writing every event to the outbox first would guarantee no more: llm-
 else in the database that the event must be atomic with, and until the event is on the stream or in the
 outbox it exists only in memory either way. It would cost two transactions per reply.) While the outbox
 holds events of this process, its new ones queue behind them there, so the stream keeps the order in
-which this process's replies ended.
+which this process's replies ended. An event neither Redis nor the outbox takes (both down at once) is
+held in memory and retried in the background by both routes, and later events queue behind it there. It
+is lost only if the process ends first: a stopping one makes a last attempt and logs the ids it loses.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
 instances relay side by side without publishing a row twice; the rows published are marked in the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -33,6 +36,9 @@ from llm_service.repositories import outbox_repository
 logger = logging.getLogger("llm_service.outbox")
 
 PUBLISH_TIMEOUT_S = 5.0
+# An event neither Redis nor the database would take is tried again after this long, doubling up to the cap.
+RETRY_FIRST_DELAY_S = 0.5
+RETRY_MAX_DELAY_S = 10.0
 
 
 async def publish(redis: Redis, fields: dict[str, str]) -> None:
@@ -169,11 +175,13 @@ class OutboxRelay:
 
 class CompletionRecorder:
     """Puts each completion event on the stream, or in the outbox when Redis cannot take it (or the outbox
-    still holds earlier events).
+    still holds earlier events); an event neither would take is held in memory and retried in the
+    background until one does, and later events queue behind it.
 
     It also knows which replies are still to be recorded (`reply_started` … `record`), so that a
     stopping process can wait for them (`drain`) before it closes Redis and the database: a stream cut
-    by the shutdown is still recorded, and a recording in progress is never cut.
+    by the shutdown is still recorded, and a recording in progress is never cut. `close` then makes a
+    last attempt at the held events and logs those it loses.
     """
 
     def __init__(self, *, session_factory: SessionFactory, redis: Redis, relay: OutboxRelay) -> None:
@@ -184,6 +192,9 @@ class CompletionRecorder:
         self._recordings: set[asyncio.Future[None]] = set()
         self._all_recorded = asyncio.Event()
         self._all_recorded.set()
+        self._held: list[CompletionEvent] = []  # taken by neither Redis nor the database yet, oldest first
+        self._retrying: asyncio.Task[None] | None = None  # `_retry_held`, while events are held
+        self._closing = asyncio.Event()
 
     def reply_started(self) -> None:
         """A reply began whose event `record` will be given (exactly once) when it ends."""
@@ -196,8 +207,19 @@ class CompletionRecorder:
         return self._unrecorded
 
     async def drain(self) -> None:
-        """Until every reply started so far is recorded."""
+        """Until every reply started so far is recorded (or held)."""
         await self._all_recorded.wait()
+
+    async def close(self) -> None:
+        """After `drain`: one last attempt at the held events, at once; those still held when it fails (or
+        is cut short) are logged as lost, by event id."""
+        self._closing.set()
+        try:
+            if self._retrying is not None:
+                await self._retrying
+        finally:
+            if self._held:
+                _log_lost(self._held)
 
     async def record(self, event: CompletionEvent) -> None:
         """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
@@ -218,30 +240,87 @@ class CompletionRecorder:
             self._all_recorded.set()
 
     async def _record(self, event: CompletionEvent) -> None:
-        """Publish the event, or keep it for the relay; only both Redis and PostgreSQL failing loses it."""
-        fields = event.to_stream_fields()
-        if self._relay.empty:
-            try:
-                await publish(self._redis, fields)
-                return
-            except Exception as exc:  # whatever stopped the XADD, the outbox keeps the event
-                logger.warning(
-                    "cannot publish, keeping the event in the outbox",
-                    extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
+        """Publish the event, or keep it for the relay; when neither Redis nor PostgreSQL takes it, hold it
+        for `_retry_held` rather than make the reply wait. While events are held, a new one queues behind
+        them (so it cannot overtake them)."""
+        if not self._held and await self._deliver([event]):
+            return
+        if self._closing.is_set():  # too late for another attempt: Redis and the database are closing
+            _log_lost([event])
+            return
+        logger.warning("completion event held in memory, will retry", extra={"event_id": str(event.event_id)})
+        self._held.append(event)
+        if self._retrying is None:
+            # A context of its own: its logs belong to no request, not to the one that happened to start it.
+            self._retrying = asyncio.create_task(
+                self._retry_held(), name="llm-completion-retry", context=contextvars.Context()
+            )
+
+    async def _retry_held(self) -> None:
+        """Deliver the held events, oldest first, waiting longer after each attempt that leaves some (from
+        RETRY_FIRST_DELAY_S, doubling up to RETRY_MAX_DELAY_S); on `close`, one last attempt at once."""
+        delay = RETRY_FIRST_DELAY_S
+        try:
+            while self._held:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._closing.wait()
+                attempted = list(self._held)  # events held meanwhile wait for the next attempt
+                delivered = await self._deliver(attempted)
+                del self._held[:delivered]
+                if delivered:
+                    logger.info("held completion events recorded", extra={"events": delivered})
+                if self._closing.is_set():
+                    return
+                delay = (
+                    RETRY_FIRST_DELAY_S if delivered == len(attempted) else min(delay * 2, RETRY_MAX_DELAY_S)
                 )
+        finally:
+            self._retrying = None
+
+    async def _deliver(self, events: list[CompletionEvent]) -> int:
+        """Put the events (oldest first) on the stream, or in the outbox once Redis fails (or while the
+        outbox holds earlier events); should the outbox fail too, on the stream after all (out of order,
+        perhaps, but not lost). How many of them, from the first, were delivered."""
+        published = await self._publish_in_order(events) if self._relay.empty else 0
+        rest = events[published:]
+        if not rest:
+            return published
         self._relay.writing()
         try:
             async with unit_of_work(self._sessions) as session:
-                outbox_repository.add(session, event)
+                await outbox_repository.add(session, rest)
+            return len(events)
         except Exception as exc:
-            logger.error(
+            logger.warning(
                 "outbox write failed, publishing directly",
-                extra={"event_id": str(event.event_id), "error": repr(exc)[:300]},
+                extra={"event_id": str(rest[0].event_id), "events": len(rest), "error": repr(exc)[:300]},
             )
-            try:  # out of order, perhaps, but not lost
-                await publish(self._redis, fields)
-            except Exception:
-                logger.exception("completion event lost", extra={"event_id": str(event.event_id)})
-            return
         finally:
             self._relay.written()
+        return published + await self._publish_in_order(rest)
+
+    async def _publish_in_order(self, events: list[CompletionEvent]) -> int:
+        """XADD the events one by one until one fails; how many were published."""
+        for published, event in enumerate(events):
+            try:
+                await publish(self._redis, event.to_stream_fields())
+            except Exception as exc:  # whatever stopped the XADD, the outbox or a later attempt takes over
+                logger.warning(
+                    "cannot publish the completion events",
+                    extra={
+                        "event_id": str(event.event_id),
+                        "events": len(events) - published,
+                        "error": repr(exc)[:300],
+                    },
+                )
+                return published
+        return len(events)
+
+
+def _log_lost(events: list[CompletionEvent]) -> None:
+    """Each lost event by its id (never its content), so that it can be looked for elsewhere."""
+    logger.error(
+        "completion events lost at shutdown",
+        extra={"events": len(events), "event_ids": [str(event.event_id) for event in events]},
+    )

@@ -7,14 +7,20 @@ from datetime import UTC, datetime
 
 from shared.events import CompletionEvent
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_service.models import OutboxEntry
 
 
-def add(session: AsyncSession, event: CompletionEvent) -> None:
-    """Keep an event for the relay, as its JSON."""
-    session.add(OutboxEntry(event_id=event.event_id, payload=event.model_dump(mode="json")))
+async def add(session: AsyncSession, events: Sequence[CompletionEvent]) -> None:
+    """Keep events for the relay, as their JSON, in this order. An event kept already is not kept twice: a
+    write is retried when it seemed to fail, and its commit may have gone through all the same."""
+    statement = pg_insert(OutboxEntry).on_conflict_do_nothing(index_elements=[OutboxEntry.event_id])
+    await session.execute(
+        statement,
+        [{"event_id": event.event_id, "payload": event.model_dump(mode="json")} for event in events],
+    )
 
 
 async def claim_unpublished(session: AsyncSession, *, limit: int) -> Sequence[OutboxEntry]:
