@@ -8,6 +8,7 @@ and the gateway, so runs never touch dev data and two runs cannot collide.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -210,6 +211,28 @@ async def publish_events(redis: Any, *events: Any, atomic: bool = False) -> list
         for event in events:
             pipe.xadd(COMPLETION_STREAM, event.to_stream_fields(), maxlen=STREAM_MAX_LEN, approximate=True)
         return [str(entry_id) for entry_id in await pipe.execute()]
+
+
+async def stream_stopping(
+    client: httpx.AsyncClient, system: System, name: str, *, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[bytes, int]:
+    """Stream a chat, stopping process `name` (SIGTERM) as soon as the first bytes arrive; the bytes the
+    client got and the conversation. The caller starts the process again."""
+    received = b""
+    stopping: asyncio.Task[None] | None = None
+    try:
+        async with client.stream("POST", "/api/llm/chat", json=body, headers=headers) as response:
+            assert response.status_code == 200
+            conversation_id = int(response.headers["X-Conversation-Id"])
+            async for piece in response.aiter_raw():
+                received += piece
+                if stopping is None:
+                    stopping = asyncio.create_task(asyncio.to_thread(system.stop, name))
+    finally:
+        if stopping is not None:
+            await stopping
+    assert stopping is not None
+    return received, conversation_id
 
 
 async def eventually(check: Any, *, timeout: float = 5.0, interval: float = 0.05) -> Any:

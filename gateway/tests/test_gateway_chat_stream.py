@@ -15,7 +15,7 @@ import pytest
 from llm_service.schemas.llm_schema import StreamChunk, StreamError
 from shared.events import COMPLETION_STREAM
 
-from testkit import System, UserSession, eventually, make_user
+from testkit import System, UserSession, eventually, make_user, stream_stopping
 
 
 @pytest.fixture(scope="module")
@@ -89,22 +89,14 @@ async def test_a_stream_cut_by_the_gateways_shutdown_ends_with_an_error_frame_an
     and `[DONE]` (not a broken body), and llm-service records the reply as interrupted. Pieces come
     every 0.75 s and the cut about 1.1 s after the first, so none is on its way then: what is recorded
     is exactly what the client got."""
-    received = b""
-    stopping: asyncio.Task[None] | None = None
     await asyncio.to_thread(system.stop, "gateway")
     try:
         await asyncio.to_thread(system.start, "gateway", extra_env={"SHUTDOWN_GRACE_SECONDS": "1"})
         body = chat("[[tokens:400]] [[delay_ms:750]]")
-        async with gateway.stream("POST", "/api/llm/chat", json=body, headers=chatter.headers) as response:
-            assert response.status_code == 200
-            conversation_id = int(response.headers["x-conversation-id"])
-            async for piece in response.aiter_raw():
-                received += piece
-                if stopping is None:
-                    stopping = asyncio.create_task(asyncio.to_thread(system.stop, "gateway"))
+        received, conversation_id = await stream_stopping(
+            gateway, system, "gateway", body=body, headers=chatter.headers
+        )
     finally:
-        if stopping is not None:
-            await stopping
         await asyncio.to_thread(system.stop, "gateway")
         await asyncio.to_thread(system.start, "gateway")
 

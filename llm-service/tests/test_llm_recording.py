@@ -28,7 +28,7 @@ from psycopg import sql
 from shared.events import COMPLETION_STREAM
 
 from harness import PG_SERVER_URL
-from testkit import ScratchDatabase, System, UserSession
+from testkit import ScratchDatabase, System, UserSession, stream_stopping
 
 
 async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
@@ -226,18 +226,8 @@ async def _stream_while_llm_service_stops(
 ) -> tuple[list[Any], int]:
     """Stream a chat, stopping llm-service (SIGTERM) as soon as its first bytes arrive; the frames the
     client got and the conversation. llm-service is started again afterwards."""
-    received = b""
-    stopping: asyncio.Task[None] | None = None
     try:
-        async with gateway.stream("POST", CHAT, json=body, headers=headers) as response:
-            assert response.status_code == 200
-            conversation_id = int(response.headers["X-Conversation-Id"])
-            async for piece in response.aiter_raw():
-                received += piece
-                if stopping is None:
-                    stopping = asyncio.create_task(asyncio.to_thread(system.stop, "llm"))
-        assert stopping is not None
-        await stopping
+        received, conversation_id = await stream_stopping(gateway, system, "llm", body=body, headers=headers)
     finally:
         await asyncio.to_thread(system.start, "llm")
     return [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")], conversation_id
