@@ -169,6 +169,9 @@ def refusing_connections(database: ScratchDatabase) -> Iterator[None]:
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
 
 
+HELD = "completion event held in memory"
+
+
 async def test_a_reply_ending_while_redis_and_the_database_are_down_is_published_once_they_are_back(
     gateway: httpx.AsyncClient, system: System, stream_redis: Any
 ) -> None:
@@ -177,6 +180,7 @@ async def test_a_reply_ending_while_redis_and_the_database_are_down_is_published
     user = await new_user(gateway)
     body = chat_body("[[tokens:200]] [[delay_ms:30]]", stream=True)  # 50 pieces over about 1.5 s
     received = b""
+    held_before = system.log("llm").count(HELD)
     try:
         async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
             assert response.status_code == 200
@@ -186,8 +190,10 @@ async def test_a_reply_ending_while_redis_and_the_database_are_down_is_published
                 started = time.monotonic()
                 async for piece in response.aiter_raw():
                     received += piece
-                assert time.monotonic() - started < 3  # the stream did not wait for the retries
+                # The stream did not wait for the retries (which last until both are back, below).
+                assert time.monotonic() - started < 10
                 await asyncio.sleep(3)  # the reply ended while both were down; they stay down a while
+                assert system.log("llm").count(HELD) == held_before + 1  # so its event was held
     finally:
         system.redis.start()
     frames = [frame_data(frame) for frame in received.removesuffix(b"\n\n").split(b"\n\n")]

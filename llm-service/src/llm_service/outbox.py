@@ -216,7 +216,7 @@ class CompletionRecorder:
         self._closing.set()
         try:
             if self._retrying is not None:
-                await self._retrying
+                await asyncio.gather(self._retrying, return_exceptions=True)
         finally:
             if self._held:
                 _log_lost(self._held)
@@ -266,7 +266,11 @@ class CompletionRecorder:
                     async with asyncio.timeout(delay):
                         await self._closing.wait()
                 attempted = list(self._held)  # events held meanwhile wait for the next attempt
-                delivered = await self._deliver(attempted)
+                try:
+                    delivered = await self._deliver(attempted)
+                except Exception:  # a bug must not end the retries: the events would wait for the next one
+                    logger.exception("retrying held completion events failed")
+                    delivered = 0
                 del self._held[:delivered]
                 if delivered:
                     logger.info("held completion events recorded", extra={"events": delivered})
@@ -319,8 +323,9 @@ class CompletionRecorder:
 
 
 def _log_lost(events: list[CompletionEvent]) -> None:
-    """Each lost event by its id (never its content), so that it can be looked for elsewhere."""
+    """Each event by its id (never its content), so that it can be looked for: one cut off in its last
+    attempt may have reached the stream or the outbox all the same."""
     logger.error(
-        "completion events lost at shutdown",
+        "completion events not recorded at shutdown, probably lost",
         extra={"events": len(events), "event_ids": [str(event.event_id) for event in events]},
     )

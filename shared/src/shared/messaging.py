@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from shared.db import is_transient_error
@@ -38,15 +39,17 @@ def connect_redis(url: str) -> Redis:
     for 30 s before it is used again (so one a restarted Redis dropped is noticed, not written to).
 
     A command that fails on a connection Redis has dropped (a restart within those 30 s) is sent once
-    more on a new connection, so the first command after Redis came back does not fail for nothing. A
-    command whose reply was lost may so run twice: every consumer applies an event once by its id.
+    more on a new connection, so the first command after Redis came back does not fail for nothing. Not
+    after a timeout: a Redis that hangs would cost twice the wait. A command whose reply alone was lost
+    may so run twice: a completion event or a dead letter is then added twice (every consumer applies
+    an event once by its id), and a login attempt counted twice by the throttle.
     """
     return Redis.from_url(
         url,
         decode_responses=True,
         socket_connect_timeout=2,
         health_check_interval=30,
-        retry=Retry(NoBackoff(), retries=1),
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
     )
 
 
