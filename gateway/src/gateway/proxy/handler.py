@@ -166,8 +166,8 @@ class ProxyEndpoint:
         tail = b"\n\n"  # the last bytes sent, enough to tell where the stream stopped
         try:
             async for chunk in response.content.iter_any():
+                tail = (tail + chunk)[-len(_DONE_FRAME) :]  # before the send: cut inside it, it went out
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                tail = (tail + chunk)[-len(_DONE_FRAME) :]
         except aiohttp.ClientError as exc:
             logger.warning(
                 "upstream stream broke",
@@ -179,8 +179,12 @@ class ProxyEndpoint:
         except asyncio.CancelledError:
             if call.client_gone:
                 raise
-            logger.warning("stream cut by the shutdown", extra={"upstream": self.upstream.audience})
-            if not await _end_cut_stream(response, tail, _SHUTDOWN_STREAM_END, send):
+            # The whole frames that had arrived go out first: the service counts them as sent.
+            arrived = _whole_frames(response)
+            tail = (tail + arrived)[-len(_DONE_FRAME) :]
+            if tail != _DONE_FRAME:
+                logger.warning("stream cut by the shutdown", extra={"upstream": self.upstream.audience})
+            if not await _end_cut_stream(response, tail, _SHUTDOWN_STREAM_END, send, arrived=arrived):
                 raise
             task = asyncio.current_task()
             assert task is not None
@@ -234,14 +238,26 @@ def _error_frame(message: str) -> bytes:
 _SHUTDOWN_STREAM_END = _error_frame("The gateway stopped in the middle of the reply.")
 
 
-async def _end_cut_stream(response: aiohttp.ClientResponse, tail: bytes, end: bytes, send: Send) -> bool:
-    """End a stream cut after `tail` with `end` (nothing more after `[DONE]`); False when it cannot be:
-    not an event stream, or stopped inside a frame."""
+async def _end_cut_stream(
+    response: aiohttp.ClientResponse, tail: bytes, end: bytes, send: Send, *, arrived: bytes = b""
+) -> bool:
+    """End a stream cut after `tail` with `arrived` (bytes not sent yet, which `tail` ends with) and `end`
+    (nothing more after `[DONE]`); False when it cannot be: not an event stream, or stopped inside a
+    frame."""
     if not (tail.endswith(b"\n\n") and response.content_type == _EVENT_STREAM.decode()):
         return False
-    body = b"" if tail == _DONE_FRAME else end
+    body = arrived + (b"" if tail == _DONE_FRAME else end)
     await send({"type": "http.response.body", "body": body, "more_body": False})
     return True
+
+
+def _whole_frames(response: aiohttp.ClientResponse) -> bytes:
+    """The whole frames waiting in the response's buffer (a frame ends with a blank line)."""
+    try:
+        buffered = response.content.read_nowait()
+    except (aiohttp.ClientError, RuntimeError):  # the stream failed meanwhile, or is being read
+        return b""
+    return buffered[: buffered.rfind(b"\n\n") + 2] if b"\n\n" in buffered else b""
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:
