@@ -247,6 +247,7 @@ async def test_an_unreachable_database_is_503_not_500(system: System, alice: Cal
     try:
         system.start("conversation", extra_env={"DATABASE_URL": database_url})
         response = await alice.call("GET", "/api/conversations")
+        log = system.log("conversation")
     finally:
         system.stop("conversation")
         system.start("conversation")
@@ -258,4 +259,6 @@ async def test_an_unreachable_database_is_503_not_500(system: System, alice: Cal
     }
     assert response.headers["Retry-After"] == "5"
     assert response.headers["X-Request-Id"]  # answered inside the request log, like any other error
+    if refused_by == "the server":  # the operator is told why
+        assert "SQLSTATE 3D000" in log
     assert (await alice.call("GET", "/api/conversations")).status_code == 200

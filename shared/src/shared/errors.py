@@ -109,9 +109,10 @@ def install_error_handlers(app: FastAPI) -> None:
         these types goes on to `_unexpected`."""
         if not is_transient_error(exc):
             raise exc
-        logger.error(
-            "a dependency is unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
-        )
+        # PostgreSQL's code tells an outage from a misconfiguration (3D000: no such database).
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+        reason = type(exc).__name__ + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+        logger.error("a dependency is unavailable on %s %s: %s", request.method, request.url.path, reason)
         return envelope(None, status=503, message=_DEFAULT_MESSAGES[503], headers=RETRY_LATER)
 
     for kind in TRANSIENT_ERROR_TYPES:
