@@ -118,14 +118,17 @@ async def conversation_count(gateway: httpx.AsyncClient, user: UserSession) -> i
 
 
 def outbox_rows(system: System, *, user_id: int) -> list[dict[str, Any]]:
-    """llm-service's outbox rows of a user: the event payload and when it was published."""
+    """llm-service's outbox rows of a user: the event payload, when it was published, and the lease of a
+    stream's row in flight."""
     with system.database.connect() as conn:
         rows = conn.execute(
-            "SELECT payload, published_at, attempts FROM aigcspace.llm_outbox "
+            "SELECT payload, published_at, attempts, lease_until FROM aigcspace.llm_outbox "
             "WHERE (payload->>'user_id')::bigint = %s ORDER BY id",
             (user_id,),
         ).fetchall()
-    return [{"payload": row[0], "published_at": row[1], "attempts": row[2]} for row in rows]
+    return [
+        {"payload": row[0], "published_at": row[1], "attempts": row[2], "lease_until": row[3]} for row in rows
+    ]
 
 
 def chat_body(content: str, *, model: str = "qwen-plus", **extra: Any) -> dict[str, Any]:

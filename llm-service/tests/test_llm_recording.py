@@ -1,11 +1,13 @@
-"""Recording replies: a client that goes away, Redis down while a reply ends (the outbox), and Redis and the
-database down at once (held in memory and retried)."""
+"""Recording replies: a client that goes away, Redis down while a reply ends (the outbox), Redis and the
+database down at once (held in memory and retried), and a process killed mid-stream (its replies in flight)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +30,7 @@ from psycopg import sql
 from shared.events import COMPLETION_STREAM
 
 from harness import PG_SERVER_URL
-from testkit import ScratchDatabase, System, UserSession, stream_stopping
+from testkit import ScratchDatabase, System, UserSession, eventually, stream_stopping
 
 
 async def test_client_disconnect_stops_dashscope_and_records_the_partial_reply(
@@ -271,3 +273,117 @@ async def test_a_stream_cut_by_a_restart_is_recorded_and_ends_with_an_error_fram
     assert event["assistant_content"].startswith(sent)
     assert filler(2000).startswith(event["assistant_content"])
     assert event["usage"]["output_tokens"] == len(event["assistant_content"])
+
+
+async def test_a_stream_is_kept_in_flight_until_its_event_is_recorded(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """While the stream runs, its event as it stands is in the outbox under a lease; once it ended, the
+    final event is on the stream (once) and the row is gone."""
+    user = await new_user(gateway)
+    prompt = "[[tokens:200]] [[delay_ms:20]]"  # 50 pieces over about 1 s
+    async with gateway.stream(
+        "POST", CHAT, json=chat_body(prompt, stream=True), headers=user.headers
+    ) as response:
+        assert response.status_code == 200
+        conversation_id = int(response.headers["X-Conversation-Id"])
+        (row,) = await eventually(lambda: outbox_rows(system, user_id=user.id))
+        assert row["lease_until"] is not None and row["published_at"] is None
+        assert row["payload"]["status"] == "interrupted"
+        assert row["payload"]["usage"]["input_tokens"] == len(prompt)
+        await response.aread()
+
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id)
+    assert event["status"] == "completed" and event["assistant_content"] == filler(200)
+    assert event["event_id"] == row["payload"]["event_id"]
+    await eventually(lambda: outbox_rows(system, user_id=user.id) == [])
+
+
+async def test_a_stream_ending_while_redis_is_down_turns_its_row_in_flight_into_its_event(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:200]] [[delay_ms:20]]", stream=True)  # 50 pieces over about 1 s
+    try:
+        async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+            assert response.status_code == 200
+            conversation_id = int(response.headers["X-Conversation-Id"])
+            (in_flight,) = await eventually(lambda: outbox_rows(system, user_id=user.id))
+            await asyncio.to_thread(system.redis.stop)
+            await response.aread()
+        (row,) = outbox_rows(system, user_id=user.id)  # recorded before the stream's last frame
+        assert row["lease_until"] is None and row["published_at"] is None
+        assert row["payload"]["event_id"] == in_flight["payload"]["event_id"]
+        assert row["payload"]["status"] == "completed" and row["payload"]["assistant_content"] == filler(200)
+    finally:
+        await asyncio.to_thread(system.redis.start)
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
+    assert event["status"] == "completed" and event["assistant_content"] == filler(200)
+
+
+# Short enough that a killed process's rows are published a moment after it is started again.
+IN_FLIGHT_TUNING = {"JOURNAL_LEASE_SECONDS": "1", "JOURNAL_RENEW_SECONDS": "0.2"}
+
+
+async def _stream_into(
+    gateway: httpx.AsyncClient, user: UserSession, body: dict[str, Any], received: list[bytes]
+) -> int:
+    """Stream a chat to its end (or the gateway's error frame), appending what arrives; the conversation."""
+    async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+        assert response.status_code == 200
+        async for piece in response.aiter_raw():
+            received.append(piece)
+        return int(response.headers["X-Conversation-Id"])
+
+
+async def test_streams_of_a_killed_service_are_recorded_from_their_last_checkpoint(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """SIGKILL (an OOM kill, a crash) in the middle of two streams, one of a new conversation and one of
+    an existing one: once the leases of their rows in flight expired, each reply is recorded as
+    interrupted from its last checkpoint, with the input tokens DashScope charged for."""
+    user = await new_user(gateway)
+    response = await gateway.post("/api/conversations", json={"title": "existing"}, headers=user.headers)
+    existing = response.json()["data"]["id"]
+    prompt = "[[tokens:2000]] [[delay_ms:20]]"  # 500 pieces over about 10 s
+    bodies = [chat_body(prompt, stream=True), {**chat_body(prompt, stream=True), "conversation_id": existing}]
+    received: list[list[bytes]] = [[], []]
+    await asyncio.to_thread(system.stop, "llm")
+    try:
+        await asyncio.to_thread(system.start, "llm", extra_env=IN_FLIGHT_TUNING)
+        streams = [
+            asyncio.create_task(_stream_into(gateway, user, body, into))
+            for body, into in zip(bodies, received, strict=True)
+        ]
+        await eventually(lambda: all(received))
+        await asyncio.sleep(0.7)  # a few checkpoints
+        os.kill(system.pid("llm"), signal.SIGKILL)
+        conversation_ids = await asyncio.gather(*streams)
+    finally:
+        await asyncio.to_thread(system.stop, "llm")  # reaps the killed process
+        await asyncio.to_thread(system.start, "llm")
+    assert conversation_ids[1] == existing
+
+    for conversation_id, pieces in zip(conversation_ids, received, strict=True):
+        frames = [frame_data(frame) for frame in b"".join(pieces).removesuffix(b"\n\n").split(b"\n\n")]
+        assert frames[-1] == "[DONE]" and frames[-2]["finish_reason"] == "error"
+        sent = "".join(frame["content"] for frame in frames[:-2])
+        assert 0 < len(sent) < 2000
+
+        event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
+        assert event["status"] == "interrupted"
+        assert sent.startswith(event["assistant_content"])
+        assert event["usage"]["input_tokens"] == len(prompt)
+        assert event["usage"]["output_tokens"] == len(event["assistant_content"])
+
+        async def stored(conversation_id: int = conversation_id) -> list[dict[str, Any]]:
+            response = await gateway.get(
+                f"/api/conversations/{conversation_id}/messages", headers=user.headers
+            )
+            return list(response.json()["data"])
+
+        user_message, assistant_message = await eventually(stored)
+        assert (user_message["role"], user_message["content"]) == ("user", prompt)
+        assert user_message["input_tokens"] == len(prompt)
+        assert assistant_message["role"] == "assistant"
+        assert assistant_message["content"] == event["assistant_content"]

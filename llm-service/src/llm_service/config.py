@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from shared.settings import ApiKeySettings
 
 
@@ -32,6 +32,16 @@ class LlmServiceSettings(ApiKeySettings):
 
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=100, gt=0)
+    # A running stream's event is kept in the outbox under a lease renewed this often; once a lease expired
+    # (its process died), the relay publishes the event as it was last written.
+    journal_lease_seconds: float = Field(default=60.0, gt=0)
+    journal_renew_seconds: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _renewed_before_the_lease_expires(self) -> LlmServiceSettings:
+        if self.journal_renew_seconds >= self.journal_lease_seconds:
+            raise ValueError("JOURNAL_RENEW_SECONDS must be shorter than JOURNAL_LEASE_SECONDS")
+        return self
 
     @property
     def listen_port(self) -> int:

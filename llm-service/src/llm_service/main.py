@@ -60,7 +60,11 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
             batch_size=settings.outbox_batch_size,
         )
         app.state.recorder = CompletionRecorder(
-            session_factory=app.state.session_factory, redis=app.state.redis, relay=relay
+            session_factory=app.state.session_factory,
+            redis=app.state.redis,
+            relay=relay,
+            in_flight_lease_s=settings.journal_lease_seconds,
+            in_flight_renew_s=settings.journal_renew_seconds,
         )
         app.state.relay_task = asyncio.create_task(relay.run(), name="llm-outbox-relay")
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 class OutboxEntry(Base):
     """One completion event Redis could not take when its reply ended; `published_at` is null until the
-    relay has put it on the stream."""
+    relay has put it on the stream. With `lease_until` set, the event of a stream still running, as it
+    stands (see `llm_service.outbox`): the relay leaves it alone until the lease expires."""
 
     __tablename__ = "llm_outbox"
 
@@ -25,3 +26,4 @@ class OutboxEntry(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,13 +2,26 @@
 
 An event is published as soon as its reply ends. Should that XADD fail, the event is kept in the outbox
 instead, and the relay publishes it once Redis answers again; so a reply that ends while Redis is down is
-not lost. (Writing every event to the outbox first would guarantee no more: llm-service changes nothing
-else in the database that the event must be atomic with, and until the event is on the stream or in the
-outbox it exists only in memory either way. It would cost two transactions per reply.) While the outbox
-holds events of this process, its new ones queue behind them there, so the stream keeps the order in
-which this process's replies ended. An event neither Redis nor the outbox takes (both down at once) is
-held in memory and retried in the background by both routes, and later events queue behind it there. It
-is lost only if the process ends first: a stopping one makes a last attempt and logs the ids it loses.
+not lost. While the outbox holds events of this process, its new ones queue behind them there, so the
+stream keeps the order in which this process's replies ended. An event neither Redis nor the outbox takes
+(both down at once) is held in memory and retried in the background by both routes, and later events
+queue behind it there. It is lost only if the process ends first: a stopping one makes a last attempt and
+logs the ids it loses.
+
+Writing only the final event, when the reply ends, would leave a stream's reply in memory alone while it
+runs: a process killed then (OOM, a crash, a lost node) would lose a reply DashScope has charged for.
+So while a stream runs, its event as it stands (`interrupted`, the content and usage so far, the final
+event's own `event_id`) is kept in the outbox too, under a lease (`InFlightEvent`): written once the
+stream has started, in the background, and rewritten with a longer lease every `renew_s`. The relay
+leaves the row alone while its lease runs; once the reply ends, the final event is recorded as above and
+the row goes (or the final event takes its place, when it goes to the outbox). A row whose lease expired
+belonged to a process that died: the relay publishes it, and the reply is recorded from its last
+checkpoint. A process too slow to renew its lease (a database outage longer than the lease, a stalled
+event loop) may so have its reply recorded from its last checkpoint as well, since consumers apply only
+the first event of an id to arrive. (An earlier version argued that writing events to the outbox first
+was pointless, since llm-service changes nothing else the event must be atomic with; that only weighed
+failures at publish time, not the process dying while the reply is written, which is what this covers.)
+Non-stream chats are not kept in flight: their conversation may not exist before the reply.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several llm-service
 instances relay side by side without publishing a row twice; the rows published are marked in the
@@ -23,13 +36,18 @@ import contextlib
 import contextvars
 import json
 import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from shared.db import SessionFactory, unit_of_work
 from shared.events import COMPLETION_STREAM, EVENT_FIELD, STREAM_MAX_LEN, CompletionEvent
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from llm_service.repositories import outbox_repository
 
@@ -88,7 +106,8 @@ class OutboxRelay:
 
     @property
     def empty(self) -> bool:
-        """Nothing of this process waits in the outbox: a new event may go straight to the stream."""
+        """Nothing of this process waits in the outbox: a new event may go straight to the stream. (Rows in
+        flight do not count: they are no event yet, and the relay skips them.)"""
         return self._writes == self._writes_seen_empty
 
     def writing(self) -> None:
@@ -173,6 +192,64 @@ class OutboxRelay:
             await outbox_repository.delete_published_before(session, datetime.now(UTC) - self._retention)
 
 
+class InFlightEvent:
+    """A running stream's event kept in the outbox under a lease (see the module's docstring), written in
+    a task of its own so that the stream never waits for it: at once, then every `renew_s` (the event as
+    `current` gives it then, a lease of `lease_s` from then). A failed write is logged, never raised."""
+
+    def __init__(
+        self,
+        current: Callable[[], CompletionEvent],
+        *,
+        session_factory: SessionFactory,
+        lease_s: float,
+        renew_s: float,
+    ) -> None:
+        self._current = current
+        self._sessions = session_factory
+        self._lease = timedelta(seconds=lease_s)
+        self._renew_s = renew_s
+        self._ended = asyncio.Event()
+        self._event_id: uuid.UUID | None = None  # known from the first write on
+        self._keeping = asyncio.create_task(self._keep(), name="llm-in-flight")
+
+    async def end(self, *, forget: bool) -> None:
+        """Once the final event was recorded: stop renewing and, when `forget`, remove the row (a final event
+        in its place stays). The write under way ends first, so that a late insert cannot bring back a
+        finished reply. A row not forgotten is published by the relay once its lease expired."""
+        self._ended.set()
+        await self._keeping
+        if forget and (event_id := self._event_id) is not None:
+            await self._write(
+                "forgetting", event_id, partial(outbox_repository.forget_in_flight, event_id=event_id)
+            )
+
+    async def _keep(self) -> None:
+        write = outbox_repository.keep_in_flight
+        while True:
+            event = self._current()
+            self._event_id = event.event_id
+            await self._write("keeping", event.event_id, partial(write, event=event, lease=self._lease))
+            write = outbox_repository.renew_in_flight
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._renew_s):
+                    await self._ended.wait()
+            if self._ended.is_set():
+                return
+
+    async def _write(
+        self, what: str, event_id: uuid.UUID, write: Callable[[AsyncSession], Awaitable[None]]
+    ) -> None:
+        try:
+            async with unit_of_work(self._sessions) as session:
+                await write(session)
+        except Exception as exc:  # the reply and its final event go on without it
+            logger.warning(
+                f"{what} a reply in flight failed",
+                extra={"event_id": str(event_id), "error": repr(exc)[:300]},
+            )
+
+
 class CompletionRecorder:
     """Puts each completion event on the stream, or in the outbox when Redis cannot take it (or the outbox
     still holds earlier events); an event neither would take is held in memory and retried in the
@@ -184,8 +261,18 @@ class CompletionRecorder:
     last attempt at the held events and logs those it loses.
     """
 
-    def __init__(self, *, session_factory: SessionFactory, redis: Redis, relay: OutboxRelay) -> None:
+    def __init__(
+        self,
+        *,
+        session_factory: SessionFactory,
+        redis: Redis,
+        relay: OutboxRelay,
+        in_flight_lease_s: float = 60.0,
+        in_flight_renew_s: float = 20.0,
+    ) -> None:
         self._sessions = session_factory
+        self._in_flight_lease_s = in_flight_lease_s
+        self._in_flight_renew_s = in_flight_renew_s
         self._redis = redis
         self._relay = relay
         self._unrecorded = 0  # replies started whose recording has not ended
@@ -200,6 +287,15 @@ class CompletionRecorder:
         """A reply began whose event `record` will be given (exactly once) when it ends."""
         self._unrecorded += 1
         self._all_recorded.clear()
+
+    def keep_in_flight(self, current: Callable[[], CompletionEvent]) -> InFlightEvent:
+        """Keep a started stream's event in the outbox while it runs; give it to `record` at the end."""
+        return InFlightEvent(
+            current,
+            session_factory=self._sessions,
+            lease_s=self._in_flight_lease_s,
+            renew_s=self._in_flight_renew_s,
+        )
 
     @property
     def unrecorded(self) -> int:
@@ -221,15 +317,31 @@ class CompletionRecorder:
             if self._held:
                 _log_lost(self._held)
 
-    async def record(self, event: CompletionEvent) -> None:
+    async def record(self, event: CompletionEvent, *, in_flight: InFlightEvent | None = None) -> None:
         """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
         own: a caller cancelled meanwhile (the client left, the process is stopping) does not cut the
-        recording short. A failure is logged here, not raised: the reply itself was fine."""
-        recording = asyncio.ensure_future(self._record(event))
-        self._recordings.add(recording)  # a task nobody references may be collected
-        recording.add_done_callback(self._recorded)
+        recording short. A failure is logged here, not raised: the reply itself was fine. Its row in
+        flight goes afterwards, in the background (`drain` waits for that too)."""
+        recording = self._track(self._record(event))
+        if in_flight is not None:
+            self._unrecorded += 1
+            self._track(self._end_in_flight(recording, in_flight))
         with contextlib.suppress(Exception):
             await asyncio.shield(recording)
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        recording = asyncio.ensure_future(work)
+        self._recordings.add(recording)  # a task nobody references may be collected
+        recording.add_done_callback(self._recorded)
+        return recording
+
+    @staticmethod
+    async def _end_in_flight(recording: asyncio.Future[None], in_flight: InFlightEvent) -> None:
+        """Its row goes once the event is recorded; should the recording fail, the relay publishes the row
+        (its last checkpoint) once its lease expired."""
+        with contextlib.suppress(Exception):
+            await recording
+        await in_flight.end(forget=not recording.cancelled() and recording.exception() is None)
 
     def _recorded(self, recording: asyncio.Future[None]) -> None:
         self._recordings.discard(recording)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.events import CompletionEvent
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +16,15 @@ from llm_service.models import OutboxEntry
 
 async def add(session: AsyncSession, events: Sequence[CompletionEvent]) -> None:
     """Keep events for the relay, as their JSON, in this order. An event kept already is not kept twice: a
-    write is retried when it seemed to fail, and its commit may have gone through all the same."""
-    statement = pg_insert(OutboxEntry).on_conflict_do_nothing(index_elements=[OutboxEntry.event_id])
+    write is retried when it seemed to fail, and its commit may have gone through all the same. An event
+    kept in flight (its stream's last checkpoint) becomes this one, in one statement, and takes its place
+    at the end of the order (a new id), as if it were inserted now."""
+    statement = pg_insert(OutboxEntry)
+    statement = statement.on_conflict_do_update(
+        index_elements=[OutboxEntry.event_id],
+        set_={"id": statement.excluded.id, "payload": statement.excluded.payload, "lease_until": None},
+        where=OutboxEntry.lease_until.is_not(None) & OutboxEntry.published_at.is_(None),
+    )
     await session.execute(
         statement,
         [{"event_id": event.event_id, "payload": event.model_dump(mode="json")} for event in events],
@@ -25,10 +33,12 @@ async def add(session: AsyncSession, events: Sequence[CompletionEvent]) -> None:
 
 async def claim_unpublished(session: AsyncSession, *, limit: int) -> Sequence[OutboxEntry]:
     """The oldest unpublished rows, locked for this transaction; rows another relay holds are skipped, so
-    relays side by side never publish a row twice."""
+    relays side by side never publish a row twice. A stream's row in flight is left alone while its lease
+    runs; once it expired (its process died), it is published like any other."""
     statement = (
         select(OutboxEntry)
         .where(OutboxEntry.published_at.is_(None))
+        .where(or_(OutboxEntry.lease_until.is_(None), OutboxEntry.lease_until < func.now()))
         .order_by(OutboxEntry.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -48,3 +58,41 @@ async def mark_published(session: AsyncSession, ids: Sequence[int]) -> None:
 
 async def delete_published_before(session: AsyncSession, cutoff: datetime) -> None:
     await session.execute(delete(OutboxEntry).where(OutboxEntry.published_at < cutoff))
+
+
+async def keep_in_flight(session: AsyncSession, event: CompletionEvent, *, lease: timedelta) -> None:
+    """A running stream's event as it stands, under a lease (the database's clock, the one the relay reads).
+    Never over a row of the same event: the final event may have been kept first."""
+    statement = pg_insert(OutboxEntry).on_conflict_do_nothing(index_elements=[OutboxEntry.event_id])
+    await session.execute(
+        statement.values(
+            event_id=event.event_id, payload=event.model_dump(mode="json"), lease_until=func.now() + lease
+        )
+    )
+
+
+async def renew_in_flight(session: AsyncSession, event: CompletionEvent, *, lease: timedelta) -> None:
+    """The stream's event as it stands now, and a longer lease; only while the row is still in flight."""
+    await session.execute(
+        update(OutboxEntry)
+        .where(
+            OutboxEntry.event_id == event.event_id,
+            OutboxEntry.lease_until.is_not(None),
+            OutboxEntry.published_at.is_(None),
+        )
+        .values(payload=event.model_dump(mode="json"), lease_until=func.now() + lease)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def forget_in_flight(session: AsyncSession, event_id: uuid.UUID) -> None:
+    """The stream's row in flight, once its final event was recorded (a final one in its place stays)."""
+    await session.execute(
+        delete(OutboxEntry)
+        .where(
+            OutboxEntry.event_id == event_id,
+            OutboxEntry.lease_until.is_not(None),
+            OutboxEntry.published_at.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -15,9 +15,11 @@ minute for DashScope, and a pooled database connection must not wait with it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -116,15 +118,32 @@ class StreamFrames:
     Whatever ends it (finished, cut by max_tokens, DashScope failing, the client going away), `_finish`
     runs once: it stops DashScope at once if the reply is unfinished, then records the reply. It is
     reached from the generator's `finally` and from `aclose`, so a stream whose frames were never
-    asked for (the client left before the first) is recorded too.
+    asked for (the client left before the first) is recorded too. Until then its event is kept in flight
+    (`InFlightEvent`), so that a process killed meanwhile does not lose it.
     """
 
-    def __init__(self, stream: ChatStream, *, record: Callable[[_Reply], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        stream: ChatStream,
+        *,
+        event: Callable[[_Reply], CompletionEvent],
+        recorder: CompletionRecorder,
+    ) -> None:
         self._stream = stream
-        self._record = record
+        self._event = event
+        self._recorder = recorder
         self._reply = _Reply()
         self._finished = False
         self._frames = self._generate()
+        self._in_flight = recorder.keep_in_flight(self._event_so_far)
+
+    def _event_so_far(self) -> CompletionEvent:
+        """The event as the reply stands (its first chunk included, before it was iterated)."""
+        reply, unread = self._reply, self._stream.unread
+        if unread is not None:
+            reply = dataclasses.replace(reply)
+            reply.add(unread)
+        return self._event(reply)
 
     def __aiter__(self) -> StreamFrames:
         return self
@@ -185,7 +204,7 @@ class StreamFrames:
             try:
                 await self._stream.aclose()
             finally:  # recorded even if closing is cut short
-                await self._record(reply)
+                await self._recorder.record(self._event(reply), in_flight=self._in_flight)
         if scope.cancelled_caught:
             logger.error("recording a stream timed out", extra={"dashscope_request_id": reply.request_id})
 
@@ -229,7 +248,10 @@ class LlmService:
         return [_model_response(model) for model in models]
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        """A whole reply; the conversation is created (if none was given) after DashScope answered."""
+        """A whole reply; the conversation is created (if none was given) after DashScope answered.
+
+        Not kept in flight as a stream is (a process killed meanwhile loses it): the conversation the
+        event names may not exist before the reply."""
         checked = await self._check(request)
         try:
             completion = await unless_client_leaves(
@@ -246,6 +268,7 @@ class LlmService:
                 checked,
                 conversation_id=conversation_id,
                 created=created,
+                event_id=uuid.uuid4(),
                 reply=_Reply(
                     content=completion.content,
                     usage=completion.usage,
@@ -280,9 +303,16 @@ class LlmService:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
             raise
-        event = partial(self._event, request, checked, conversation_id=conversation_id, created=created)
+        event = partial(
+            self._event,
+            request,
+            checked,
+            conversation_id=conversation_id,
+            created=created,
+            event_id=uuid.uuid4(),
+        )
         self._recorder.reply_started()  # from here on, `StreamFrames` records it whatever happens
-        frames = StreamFrames(stream, record=lambda reply: self._recorder.record(event(reply=reply)))
+        frames = StreamFrames(stream, event=lambda reply: event(reply=reply), recorder=self._recorder)
         return StreamReply(conversation_id=conversation_id, frames=frames)
 
     async def _check(self, request: ChatRequest) -> _Checked:
@@ -340,15 +370,24 @@ class LlmService:
         return conversation_id, True
 
     def _event(
-        self, request: ChatRequest, checked: _Checked, *, conversation_id: int, created: bool, reply: _Reply
+        self,
+        request: ChatRequest,
+        checked: _Checked,
+        *,
+        conversation_id: int,
+        created: bool,
+        event_id: uuid.UUID,
+        reply: _Reply,
     ) -> CompletionEvent:
-        """The completion event; it names the model but carries no key."""
+        """The completion event; it names the model but carries no key. A stream's checkpoints and its final
+        event share one `event_id`, so that consumers apply only one of them."""
         to_store = []
         first = request.messages[0]
         if created and first.role == "system":
             to_store.append(StoredMessage(role="system", content=first.content))
         to_store.append(StoredMessage(role="user", content=request.last_user_message.content))
         return CompletionEvent(
+            event_id=event_id,
             user_id=self.user_id,
             conversation_id=conversation_id,
             model_id=checked.model_id,
