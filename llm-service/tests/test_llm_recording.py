@@ -281,7 +281,7 @@ async def test_a_stream_is_kept_in_flight_until_its_event_is_recorded(
     """While the stream runs, its event as it stands is in the outbox under a lease; once it ended, the
     final event is on the stream (once) and the row is gone."""
     user = await new_user(gateway)
-    prompt = "[[tokens:200]] [[delay_ms:20]]"  # 50 pieces over about 1 s
+    prompt = "[[tokens:400]] [[delay_ms:20]]"  # 100 pieces over about 2 s: kept from its first second
     async with gateway.stream(
         "POST", CHAT, json=chat_body(prompt, stream=True), headers=user.headers
     ) as response:
@@ -294,16 +294,32 @@ async def test_a_stream_is_kept_in_flight_until_its_event_is_recorded(
         await response.aread()
 
     event = await wait_for_event(stream_redis, conversation_id=conversation_id)
-    assert event["status"] == "completed" and event["assistant_content"] == filler(200)
+    assert event["status"] == "completed" and event["assistant_content"] == filler(400)
     assert event["event_id"] == row["payload"]["event_id"]
     await eventually(lambda: outbox_rows(system, user_id=user.id) == [])
+
+
+async def test_a_stream_shorter_than_a_second_is_never_kept_in_flight(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """Most replies of a busy service are short: they cost no write (JOURNAL_AFTER_SECONDS)."""
+    user = await new_user(gateway)
+    seen: list[list[dict[str, Any]]] = []
+    async with gateway.stream(
+        "POST", CHAT, json=chat_body("[[tokens:100]] [[delay_ms:20]]", stream=True), headers=user.headers
+    ) as response:  # 25 pieces over about 0.5 s, the outbox looked at all along
+        conversation_id = int(response.headers["X-Conversation-Id"])
+        async for _ in response.aiter_raw():
+            seen.append(outbox_rows(system, user_id=user.id))
+    assert len(seen) > 10 and not any(seen)
+    assert (await wait_for_event(stream_redis, conversation_id=conversation_id))["status"] == "completed"
 
 
 async def test_a_stream_ending_while_redis_is_down_turns_its_row_in_flight_into_its_event(
     gateway: httpx.AsyncClient, system: System, stream_redis: Any
 ) -> None:
     user = await new_user(gateway)
-    body = chat_body("[[tokens:200]] [[delay_ms:20]]", stream=True)  # 50 pieces over about 1 s
+    body = chat_body("[[tokens:400]] [[delay_ms:20]]", stream=True)  # 100 pieces over about 2 s
     try:
         async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
             assert response.status_code == 200
@@ -314,15 +330,19 @@ async def test_a_stream_ending_while_redis_is_down_turns_its_row_in_flight_into_
         (row,) = outbox_rows(system, user_id=user.id)  # recorded before the stream's last frame
         assert row["lease_until"] is None and row["published_at"] is None
         assert row["payload"]["event_id"] == in_flight["payload"]["event_id"]
-        assert row["payload"]["status"] == "completed" and row["payload"]["assistant_content"] == filler(200)
+        assert row["payload"]["status"] == "completed" and row["payload"]["assistant_content"] == filler(400)
     finally:
         await asyncio.to_thread(system.redis.start)
     event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
-    assert event["status"] == "completed" and event["assistant_content"] == filler(200)
+    assert event["status"] == "completed" and event["assistant_content"] == filler(400)
 
 
 # Short enough that a killed process's rows are published a moment after it is started again.
-IN_FLIGHT_TUNING = {"JOURNAL_LEASE_SECONDS": "1", "JOURNAL_RENEW_SECONDS": "0.2"}
+IN_FLIGHT_TUNING = {
+    "JOURNAL_LEASE_SECONDS": "1",
+    "JOURNAL_RENEW_SECONDS": "0.2",
+    "JOURNAL_AFTER_SECONDS": "0.2",
+}
 
 
 async def _stream_into(

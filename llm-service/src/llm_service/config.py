@@ -36,6 +36,9 @@ class LlmServiceSettings(ApiKeySettings):
     # (its process died), the relay publishes the event as it was last written.
     journal_lease_seconds: float = Field(default=60.0, gt=0)
     journal_renew_seconds: float = Field(default=20.0, gt=0)
+    # ... from this long after it started: a shorter reply costs no database write (most of a busy
+    # service's are short), and what a kill within it loses is little.
+    journal_after_seconds: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _renewed_before_the_lease_expires(self) -> LlmServiceSettings:

@@ -65,6 +65,7 @@ def create_app(settings: LlmServiceSettings | None = None) -> FastAPI:
             relay=relay,
             in_flight_lease_s=settings.journal_lease_seconds,
             in_flight_renew_s=settings.journal_renew_seconds,
+            in_flight_after_s=settings.journal_after_seconds,
         )
         app.state.relay_task = asyncio.create_task(relay.run(), name="llm-outbox-relay")
 

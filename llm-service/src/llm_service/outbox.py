@@ -12,7 +12,8 @@ Writing only the final event, when the reply ends, would leave a stream's reply 
 runs: a process killed then (OOM, a crash, a lost node) would lose a reply DashScope has charged for.
 So while a stream runs, its event as it stands (`interrupted`, the content and usage so far, the final
 event's own `event_id`) is kept in the outbox too, under a lease (`InFlightEvent`): written once the
-stream has started, in the background, and rewritten with a longer lease every `renew_s`. The relay
+stream has run a second (`after_s`: a shorter reply costs no write, and a kill within it loses little),
+in the background, and rewritten with a longer lease every `renew_s`. The relay
 leaves the row alone while its lease runs; once the reply ends, the final event is recorded as above and
 the row goes (or the final event takes its place, when it goes to the outbox). A row whose lease expired
 belonged to a process that died: the relay publishes it, and the reply is recorded from its last
@@ -194,8 +195,9 @@ class OutboxRelay:
 
 class InFlightEvent:
     """A running stream's event kept in the outbox under a lease (see the module's docstring), written in
-    a task of its own so that the stream never waits for it: at once, then every `renew_s` (the event as
-    `current` gives it then, a lease of `lease_s` from then). A failed write is logged, never raised."""
+    a task of its own so that the stream never waits for it: once the stream has run `after_s`, then
+    every `renew_s` (the event as `current` gives it then, a lease of `lease_s` from then). A stream
+    that ends within `after_s` costs no write. A failed write is logged, never raised."""
 
     def __init__(
         self,
@@ -204,11 +206,13 @@ class InFlightEvent:
         session_factory: SessionFactory,
         lease_s: float,
         renew_s: float,
+        after_s: float,
     ) -> None:
         self._current = current
         self._sessions = session_factory
         self._lease = timedelta(seconds=lease_s)
         self._renew_s = renew_s
+        self._after_s = after_s
         self._ended = asyncio.Event()
         self._event_id: uuid.UUID | None = None  # known from the first write on
         self._keeping = asyncio.create_task(self._keep(), name="llm-in-flight")
@@ -226,16 +230,19 @@ class InFlightEvent:
 
     async def _keep(self) -> None:
         write = outbox_repository.keep_in_flight
-        while True:
+        wait = self._after_s
+        while not await self._ends_within(wait):
             event = self._current()
             self._event_id = event.event_id
             await self._write("keeping", event.event_id, partial(write, event=event, lease=self._lease))
-            write = outbox_repository.renew_in_flight
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._renew_s):
-                    await self._ended.wait()
-            if self._ended.is_set():
-                return
+            write, wait = outbox_repository.renew_in_flight, self._renew_s
+
+    async def _ends_within(self, seconds: float) -> bool:
+        """Whether the stream ended within `seconds` from now (0: whether it has ended)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._ended.wait()
+        return self._ended.is_set()
 
     async def _write(
         self, what: str, event_id: uuid.UUID, write: Callable[[AsyncSession], Awaitable[None]]
@@ -269,10 +276,12 @@ class CompletionRecorder:
         relay: OutboxRelay,
         in_flight_lease_s: float = 60.0,
         in_flight_renew_s: float = 20.0,
+        in_flight_after_s: float = 1.0,
     ) -> None:
         self._sessions = session_factory
         self._in_flight_lease_s = in_flight_lease_s
         self._in_flight_renew_s = in_flight_renew_s
+        self._in_flight_after_s = in_flight_after_s
         self._redis = redis
         self._relay = relay
         self._unrecorded = 0  # replies started whose recording has not ended
@@ -295,6 +304,7 @@ class CompletionRecorder:
             session_factory=self._sessions,
             lease_s=self._in_flight_lease_s,
             renew_s=self._in_flight_renew_s,
+            after_s=self._in_flight_after_s,
         )
 
     @property
