@@ -171,6 +171,33 @@ def refusing_connections(database: ScratchDatabase) -> Iterator[None]:
             admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
 
 
+async def test_a_reply_ending_while_redis_hangs_is_not_held_up_and_is_published_once_redis_answers(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """A Redis that hangs (SIGSTOP) rather than refusing: the client gets `[DONE]` after a short wait
+    for the XADD (not PUBLISH_TIMEOUT_S), the outbox keeps the event, and it is published once."""
+    user = await new_user(gateway)
+    redis_pid = system.redis.pid
+    assert redis_pid is not None
+    try:
+        async with gateway.stream(
+            "POST", CHAT, json=chat_body("[[tokens:40]] [[delay_ms:20]]", stream=True), headers=user.headers
+        ) as response:
+            conversation_id = int(response.headers["X-Conversation-Id"])
+            os.kill(redis_pid, signal.SIGSTOP)
+            arrivals = [(time.monotonic(), piece) async for piece in response.aiter_raw()]
+        body = b"".join(piece for _, piece in arrivals)
+        assert body.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in body
+        final_at = next(at for at, piece in arrivals if b'"finish_reason":"stop"' in piece)
+        assert 0.5 < arrivals[-1][0] - final_at < 3  # `[DONE]` waited for the XADD, not the relay's 5 s
+        (row,) = await eventually(lambda: outbox_rows(system, user_id=user.id))
+        assert row["published_at"] is None
+    finally:
+        os.kill(redis_pid, signal.SIGCONT)
+    event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=15, settle=1.0)
+    assert event["status"] == "completed" and event["assistant_content"] == filler(40)
+
+
 HELD = "completion event held in memory"
 
 

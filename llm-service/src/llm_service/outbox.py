@@ -55,18 +55,21 @@ from llm_service.repositories import outbox_repository
 logger = logging.getLogger("llm_service.outbox")
 
 PUBLISH_TIMEOUT_S = 5.0
+# When a reply ends its client waits for the XADD (`[DONE]` comes after it): a Redis that hangs is given
+# this long, then the outbox takes the event. An XADD takes well under a millisecond.
+REPLY_PUBLISH_TIMEOUT_S = 1.0
 # An event neither Redis nor the database would take is tried again after this long, doubling up to the cap.
 RETRY_FIRST_DELAY_S = 0.5
 RETRY_MAX_DELAY_S = 10.0
 
 
-async def publish(redis: Redis, fields: dict[str, str]) -> None:
+async def publish(redis: Redis, fields: dict[str, str], *, within_s: float = PUBLISH_TIMEOUT_S) -> None:
     """XADD one event's stream entry (the stream keeps at least its newest 100,000 entries).
 
     Bounded in time: a Redis that hangs instead of refusing must not hold the relay (and its row locks)
     forever; the TimeoutError is an OSError like any other network failure.
     """
-    async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+    async with asyncio.timeout(within_s):
         await redis.xadd(
             COMPLETION_STREAM,
             fields,  # type: ignore[arg-type]
@@ -430,7 +433,7 @@ class CompletionRecorder:
         """XADD the events one by one until one fails; how many were published."""
         for published, event in enumerate(events):
             try:
-                await publish(self._redis, event.to_stream_fields())
+                await publish(self._redis, event.to_stream_fields(), within_s=REPLY_PUBLISH_TIMEOUT_S)
             except Exception as exc:  # whatever stopped the XADD, the outbox or a later attempt takes over
                 logger.warning(
                     "cannot publish the completion events",
