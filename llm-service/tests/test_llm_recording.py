@@ -446,3 +446,33 @@ async def test_streams_of_a_killed_service_are_recorded_from_their_last_checkpoi
         assert user_message["input_tokens"] == len(prompt)
         assert assistant_message["role"] == "assistant"
         assert assistant_message["content"] == event["assistant_content"]
+
+
+async def test_a_held_final_event_wins_over_its_checkpoint_whose_lease_ran_out_meanwhile(
+    gateway: httpx.AsyncClient, system: System, stream_redis: Any
+) -> None:
+    """Redis and the database away longer than the lease while a stream ends: once both are back, the
+    relay leaves the expired checkpoint of this live process alone, the held final event is recorded,
+    and the row in flight goes."""
+    user = await new_user(gateway)
+    body = chat_body("[[tokens:100]] [[delay_ms:20]]", stream=True)  # 25 pieces over about 0.5 s
+    await asyncio.to_thread(system.stop, "llm")
+    try:
+        await asyncio.to_thread(system.start, "llm", extra_env=IN_FLIGHT_TUNING)
+        try:
+            async with gateway.stream("POST", CHAT, json=body, headers=user.headers) as response:
+                conversation_id = int(response.headers["X-Conversation-Id"])
+                (checkpoint,) = await eventually(lambda: outbox_rows(system, user_id=user.id))
+                with refusing_connections(system.database):
+                    system.redis.stop()
+                    await response.aread()
+                    await asyncio.sleep(3)  # the lease (1 s) runs out meanwhile
+        finally:
+            system.redis.start()
+        event = await wait_for_event(stream_redis, conversation_id=conversation_id, timeout=20, settle=2.0)
+        assert event["event_id"] == checkpoint["payload"]["event_id"]
+        assert event["status"] == "completed" and event["assistant_content"] == filler(100)
+        await eventually(lambda: outbox_rows(system, user_id=user.id) == [], timeout=10)
+    finally:
+        await asyncio.to_thread(system.stop, "llm")
+        await asyncio.to_thread(system.start, "llm")

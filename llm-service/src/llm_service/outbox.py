@@ -37,8 +37,9 @@ import contextlib
 import contextvars
 import json
 import logging
+import random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -57,7 +58,9 @@ logger = logging.getLogger("llm_service.outbox")
 PUBLISH_TIMEOUT_S = 5.0
 # When a reply ends its client waits for the XADD (`[DONE]` comes after it): a Redis that hangs is given
 # this long, then the outbox takes the event. An XADD takes well under a millisecond.
-REPLY_PUBLISH_TIMEOUT_S = 1.0
+REPLY_PUBLISH_TIMEOUT_S = 2.0  # a loaded event loop alone may delay an answer by a second
+# Writes of streams' rows in flight at once, at most (each takes one of the pool's connections).
+JOURNAL_WRITERS = 2
 # An event neither Redis nor the database would take is tried again after this long, doubling up to the cap.
 RETRY_FIRST_DELAY_S = 0.5
 RETRY_MAX_DELAY_S = 10.0
@@ -107,6 +110,8 @@ class OutboxRelay:
         # `_writes` when a pass last found the outbox empty; none has yet, and rows an earlier run of
         # this process left behind must be published before new events.
         self._writes_seen_empty = -1
+        # The events of this process's streams still in flight (`CompletionRecorder` sets it).
+        self.alive: Callable[[], Collection[uuid.UUID]] = tuple
 
     @property
     def empty(self) -> bool:
@@ -175,7 +180,10 @@ class OutboxRelay:
         failure: Exception | None = None
         published: list[int] = []
         async with unit_of_work(self._sessions) as session:
-            for row in await outbox_repository.claim_unpublished(session, limit=self._batch_size):
+            rows = await outbox_repository.claim_unpublished(
+                session, limit=self._batch_size, alive=self.alive()
+            )
+            for row in rows:
                 try:  # published as stored: a payload no consumer accepts goes to their dead letter
                     await publish(self._redis, {EVENT_FIELD: json.dumps(row.payload)})
                 except (RedisError, OSError) as exc:
@@ -199,20 +207,24 @@ class OutboxRelay:
 class InFlightEvent:
     """A running stream's event kept in the outbox under a lease (see the module's docstring), written in
     a task of its own so that the stream never waits for it: once the stream has run `after_s`, then
-    every `renew_s` (the event as `current` gives it then, a lease of `lease_s` from then). A stream
-    that ends within `after_s` costs no write. A failed write is logged, never raised."""
+    about every `renew_s` (the event as `current` gives it then, a lease of `lease_s` from then). A stream
+    that ends within `after_s` costs no write. A failed write is logged, never raised, and the next one
+    writes the whole row again. Writes of all streams share `writers` (a few pooled connections), so a
+    burst of streams does not keep requests from the pool."""
 
     def __init__(
         self,
         current: Callable[[], CompletionEvent],
         *,
         session_factory: SessionFactory,
+        writers: asyncio.Semaphore,
         lease_s: float,
         renew_s: float,
         after_s: float,
     ) -> None:
         self._current = current
         self._sessions = session_factory
+        self._writers = writers
         self._lease = timedelta(seconds=lease_s)
         self._renew_s = renew_s
         self._after_s = after_s
@@ -221,24 +233,36 @@ class InFlightEvent:
         self._keeping = asyncio.create_task(self._keep(), name="llm-in-flight")
 
     async def end(self, *, forget: bool) -> None:
-        """Once the final event was recorded: stop renewing and, when `forget`, remove the row (a final event
-        in its place stays). The write under way ends first, so that a late insert cannot bring back a
-        finished reply. A row not forgotten is published by the relay once its lease expired."""
+        """Stop renewing and, when `forget` (its final event is on the stream or in the outbox), remove the
+        row (a final event in its place stays). The write under way ends first, so that a late write
+        cannot bring back a finished reply. A row not forgotten is published by the relay once its lease
+        expired."""
         self._ended.set()
-        await self._keeping
+        await asyncio.gather(self._keeping, return_exceptions=True)
         if forget and (event_id := self._event_id) is not None:
-            await self._write(
-                "forgetting", event_id, partial(outbox_repository.forget_in_flight, event_id=event_id)
-            )
+            await self._write("forgetting", partial(outbox_repository.forget_in_flight, event_id=event_id))
+
+    @property
+    def event_id(self) -> uuid.UUID | None:
+        """Its event's id, once a row has been written (or tried)."""
+        return self._event_id
+
+    def abandon(self) -> None:
+        """Stop renewing at once (the process is stopping): a row written is published once its lease
+        expired."""
+        self._ended.set()
+        self._keeping.cancel()
 
     async def _keep(self) -> None:
-        write = outbox_repository.keep_in_flight
         wait = self._after_s
         while not await self._ends_within(wait):
-            event = self._current()
-            self._event_id = event.event_id
-            await self._write("keeping", event.event_id, partial(write, event=event, lease=self._lease))
-            write, wait = outbox_repository.renew_in_flight, self._renew_s
+            await self._write("keeping", self._checkpoint)
+            wait = self._renew_s * random.uniform(0.8, 1.0)  # streams started together renew apart
+
+    async def _checkpoint(self, session: AsyncSession) -> None:
+        event = self._current()
+        self._event_id = event.event_id
+        await outbox_repository.keep_in_flight(session, event, lease=self._lease)
 
     async def _ends_within(self, seconds: float) -> bool:
         """Whether the stream ended within `seconds` from now (0: whether it has ended)."""
@@ -247,16 +271,14 @@ class InFlightEvent:
                 await self._ended.wait()
         return self._ended.is_set()
 
-    async def _write(
-        self, what: str, event_id: uuid.UUID, write: Callable[[AsyncSession], Awaitable[None]]
-    ) -> None:
+    async def _write(self, what: str, write: Callable[[AsyncSession], Awaitable[None]]) -> None:
         try:
-            async with unit_of_work(self._sessions) as session:
+            async with self._writers, unit_of_work(self._sessions) as session:
                 await write(session)
         except Exception as exc:  # the reply and its final event go on without it
             logger.warning(
                 f"{what} a reply in flight failed",
-                extra={"event_id": str(event_id), "error": repr(exc)[:300]},
+                extra={"event_id": str(self._event_id), "error": repr(exc)[:300]},
             )
 
 
@@ -294,6 +316,13 @@ class CompletionRecorder:
         self._held: list[CompletionEvent] = []  # taken by neither Redis nor the database yet, oldest first
         self._retrying: asyncio.Task[None] | None = None  # `_retry_held`, while events are held
         self._closing = asyncio.Event()
+        self._in_flight: dict[uuid.UUID | int, InFlightEvent] = {}  # live ones, held events' by event id
+        self._journal_writers = asyncio.Semaphore(JOURNAL_WRITERS)
+        relay.alive = self._alive_event_ids
+
+    def _alive_event_ids(self) -> list[uuid.UUID]:
+        """The events of this process's rows in flight, for the relay to leave alone."""
+        return [event_id for in_flight in self._in_flight.values() if (event_id := in_flight.event_id)]
 
     def reply_started(self) -> None:
         """A reply began whose event `record` will be given (exactly once) when it ends."""
@@ -302,13 +331,16 @@ class CompletionRecorder:
 
     def keep_in_flight(self, current: Callable[[], CompletionEvent]) -> InFlightEvent:
         """Keep a started stream's event in the outbox while it runs; give it to `record` at the end."""
-        return InFlightEvent(
+        in_flight = InFlightEvent(
             current,
             session_factory=self._sessions,
+            writers=self._journal_writers,
             lease_s=self._in_flight_lease_s,
             renew_s=self._in_flight_renew_s,
             after_s=self._in_flight_after_s,
         )
+        self._in_flight[id(in_flight)] = in_flight
+        return in_flight
 
     @property
     def unrecorded(self) -> int:
@@ -329,16 +361,15 @@ class CompletionRecorder:
         finally:
             if self._held:
                 _log_lost(self._held)
+            for in_flight in self._in_flight.values():  # held events' and any never recorded
+                in_flight.abandon()
 
     async def record(self, event: CompletionEvent, *, in_flight: InFlightEvent | None = None) -> None:
         """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
         own: a caller cancelled meanwhile (the client left, the process is stopping) does not cut the
         recording short. A failure is logged here, not raised: the reply itself was fine. Its row in
         flight goes afterwards, in the background (`drain` waits for that too)."""
-        recording = self._track(self._record(event))
-        if in_flight is not None:
-            self._unrecorded += 1
-            self._track(self._end_in_flight(recording, in_flight))
+        recording = self._track(self._record(event, in_flight))
         with contextlib.suppress(Exception):
             await asyncio.shield(recording)
 
@@ -348,13 +379,12 @@ class CompletionRecorder:
         recording.add_done_callback(self._recorded)
         return recording
 
-    @staticmethod
-    async def _end_in_flight(recording: asyncio.Future[None], in_flight: InFlightEvent) -> None:
-        """Its row goes once the event is recorded; should the recording fail, the relay publishes the row
-        (its last checkpoint) once its lease expired."""
-        with contextlib.suppress(Exception):
-            await recording
-        await in_flight.end(forget=not recording.cancelled() and recording.exception() is None)
+    def _end_in_flight(self, key: uuid.UUID | int, *, forget: bool) -> None:
+        """End a stream's row in flight (see `InFlightEvent.end`) in the background; `drain` waits for it."""
+        in_flight = self._in_flight.pop(key, None)
+        if in_flight is not None:
+            self.reply_started()
+            self._track(in_flight.end(forget=forget))
 
     def _recorded(self, recording: asyncio.Future[None]) -> None:
         self._recordings.discard(recording)
@@ -364,16 +394,30 @@ class CompletionRecorder:
         if self._unrecorded == 0:
             self._all_recorded.set()
 
-    async def _record(self, event: CompletionEvent) -> None:
+    async def _record(self, event: CompletionEvent, in_flight: InFlightEvent | None) -> None:
         """Publish the event, or keep it for the relay; when neither Redis nor PostgreSQL takes it, hold it
         for `_retry_held` rather than make the reply wait. While events are held, a new one queues behind
-        them (so it cannot overtake them)."""
-        if not self._held and await self._deliver([event]):
+        them (so it cannot overtake them).
+
+        The stream's row in flight goes once its event is on the stream or in the outbox. While the event
+        is held, the row is kept renewing (now with the final event), so that it survives the process; a
+        failure here leaves it to its lease."""
+        key = id(in_flight)
+        try:
+            delivered = not self._held and await self._deliver([event])
+        except BaseException:
+            self._end_in_flight(key, forget=False)
+            raise
+        if delivered:
+            self._end_in_flight(key, forget=True)
             return
         if self._closing.is_set():  # too late for another attempt: Redis and the database are closing
             _log_lost([event])
+            self._end_in_flight(key, forget=False)
             return
         logger.warning("completion event held in memory, will retry", extra={"event_id": str(event.event_id)})
+        if in_flight is not None:
+            self._in_flight[event.event_id] = self._in_flight.pop(key)
         self._held.append(event)
         if self._retrying is None:
             # A context of its own: its logs belong to no request, not to the one that happened to start it.
@@ -396,6 +440,8 @@ class CompletionRecorder:
                 except Exception:  # a bug must not end the retries: the events would wait for the next one
                     logger.exception("retrying held completion events failed")
                     delivered = 0
+                for recorded in self._held[:delivered]:
+                    self._end_in_flight(recorded.event_id, forget=True)
                 del self._held[:delivered]
                 if delivered:
                     logger.info("held completion events recorded", extra={"events": delivered})

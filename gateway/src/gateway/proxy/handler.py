@@ -180,7 +180,7 @@ class ProxyEndpoint:
             if call.client_gone:
                 raise
             # The whole frames that had arrived go out first: the service counts them as sent.
-            arrived = _whole_frames(response)
+            arrived = _whole_frames(response, tail)
             tail = (tail + arrived)[-len(_DONE_FRAME) :]
             if tail != _DONE_FRAME:
                 logger.warning("stream cut by the shutdown", extra={"upstream": self.upstream.audience})
@@ -251,13 +251,15 @@ async def _end_cut_stream(
     return True
 
 
-def _whole_frames(response: aiohttp.ClientResponse) -> bytes:
-    """The whole frames waiting in the response's buffer (a frame ends with a blank line)."""
+def _whole_frames(response: aiohttp.ClientResponse, tail: bytes) -> bytes:
+    """What of the response's buffer ends the last whole frame in it, after `tail` was sent (a frame ends
+    with a blank line, which may start in `tail`)."""
     try:
         buffered = response.content.read_nowait()
     except (aiohttp.ClientError, RuntimeError):  # the stream failed meanwhile, or is being read
         return b""
-    return buffered[: buffered.rfind(b"\n\n") + 2] if b"\n\n" in buffered else b""
+    end = (tail + buffered).rfind(b"\n\n") + 2 - len(tail)
+    return buffered[:end] if end > 0 else b""
 
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[object], call: _Call) -> None:

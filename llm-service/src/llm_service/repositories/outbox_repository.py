@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from shared.events import CompletionEvent
@@ -31,14 +31,21 @@ async def add(session: AsyncSession, events: Sequence[CompletionEvent]) -> None:
     )
 
 
-async def claim_unpublished(session: AsyncSession, *, limit: int) -> Sequence[OutboxEntry]:
+async def claim_unpublished(
+    session: AsyncSession, *, limit: int, alive: Collection[uuid.UUID] = ()
+) -> Sequence[OutboxEntry]:
     """The oldest unpublished rows, locked for this transaction; rows another relay holds are skipped, so
     relays side by side never publish a row twice. A stream's row in flight is left alone while its lease
-    runs; once it expired (its process died), it is published like any other."""
+    runs; once it expired (its process died), it is published like any other, unless its event is one
+    of `alive` (this process's: its lease ran out while the database was away, and its own final event
+    is still to come)."""
+    expired = OutboxEntry.lease_until < func.now()
+    if alive:
+        expired &= OutboxEntry.event_id.not_in(list(alive))
     statement = (
         select(OutboxEntry)
         .where(OutboxEntry.published_at.is_(None))
-        .where(or_(OutboxEntry.lease_until.is_(None), OutboxEntry.lease_until < func.now()))
+        .where(or_(OutboxEntry.lease_until.is_(None), expired))
         .order_by(OutboxEntry.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -61,27 +68,18 @@ async def delete_published_before(session: AsyncSession, cutoff: datetime) -> No
 
 
 async def keep_in_flight(session: AsyncSession, event: CompletionEvent, *, lease: timedelta) -> None:
-    """A running stream's event as it stands, under a lease (the database's clock, the one the relay reads).
-    Never over a row of the same event: the final event may have been kept first."""
-    statement = pg_insert(OutboxEntry).on_conflict_do_nothing(index_elements=[OutboxEntry.event_id])
-    await session.execute(
-        statement.values(
-            event_id=event.event_id, payload=event.model_dump(mode="json"), lease_until=func.now() + lease
-        )
+    """A running stream's event as it stands, under a lease (the database's clock, the one the relay
+    reads): written whole each time, so a first write that failed is made good by the next. Never over a
+    row that is no longer in flight: the final event in its place, or a checkpoint already published."""
+    statement = pg_insert(OutboxEntry).values(
+        event_id=event.event_id, payload=event.model_dump(mode="json"), lease_until=func.now() + lease
     )
-
-
-async def renew_in_flight(session: AsyncSession, event: CompletionEvent, *, lease: timedelta) -> None:
-    """The stream's event as it stands now, and a longer lease; only while the row is still in flight."""
     await session.execute(
-        update(OutboxEntry)
-        .where(
-            OutboxEntry.event_id == event.event_id,
-            OutboxEntry.lease_until.is_not(None),
-            OutboxEntry.published_at.is_(None),
+        statement.on_conflict_do_update(
+            index_elements=[OutboxEntry.event_id],
+            set_={"payload": statement.excluded.payload, "lease_until": statement.excluded.lease_until},
+            where=OutboxEntry.lease_until.is_not(None) & OutboxEntry.published_at.is_(None),
         )
-        .values(payload=event.model_dump(mode="json"), lease_until=func.now() + lease)
-        .execution_options(synchronize_session=False)
     )
 
 

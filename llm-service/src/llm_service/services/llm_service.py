@@ -138,8 +138,9 @@ class StreamFrames:
         self._in_flight = recorder.keep_in_flight(self._event_so_far)
 
     def _event_so_far(self) -> CompletionEvent:
-        """The event as the reply stands (its first chunk included, before it was iterated)."""
-        reply, unread = self._reply, self._stream.unread
+        """The event as the reply stands (its first chunk included, before it was iterated); once the
+        stream has finished, its final event (which has taken the unread chunk in already)."""
+        reply, unread = self._reply, None if self._finished else self._stream.unread
         if unread is not None:
             reply = dataclasses.replace(reply)
             reply.add(unread)
