@@ -214,6 +214,7 @@ class InFlightEvent:
 
     def __init__(
         self,
+        event_id: uuid.UUID,
         current: Callable[[], CompletionEvent],
         *,
         session_factory: SessionFactory,
@@ -229,7 +230,8 @@ class InFlightEvent:
         self._renew_s = renew_s
         self._after_s = after_s
         self._ended = asyncio.Event()
-        self._event_id: uuid.UUID | None = None  # known from the first write on
+        self.event_id = event_id  # of every event `current` gives
+        self.written = False  # a row may exist: one write at least was made (or tried)
         self._keeping = asyncio.create_task(self._keep(), name="llm-in-flight")
 
     async def end(self, *, forget: bool) -> None:
@@ -239,13 +241,10 @@ class InFlightEvent:
         expired."""
         self._ended.set()
         await asyncio.gather(self._keeping, return_exceptions=True)
-        if forget and (event_id := self._event_id) is not None:
-            await self._write("forgetting", partial(outbox_repository.forget_in_flight, event_id=event_id))
-
-    @property
-    def event_id(self) -> uuid.UUID | None:
-        """Its event's id, once a row has been written (or tried)."""
-        return self._event_id
+        if forget and self.written:
+            await self._write(
+                "forgetting", partial(outbox_repository.forget_in_flight, event_id=self.event_id)
+            )
 
     def abandon(self) -> None:
         """Stop renewing at once (the process is stopping): a row written is published once its lease
@@ -260,9 +259,8 @@ class InFlightEvent:
             wait = self._renew_s * random.uniform(0.8, 1.0)  # streams started together renew apart
 
     async def _checkpoint(self, session: AsyncSession) -> None:
-        event = self._current()
-        self._event_id = event.event_id
-        await outbox_repository.keep_in_flight(session, event, lease=self._lease)
+        self.written = True
+        await outbox_repository.keep_in_flight(session, self._current(), lease=self._lease)
 
     async def _ends_within(self, seconds: float) -> bool:
         """Whether the stream ended within `seconds` from now (0: whether it has ended)."""
@@ -278,7 +276,7 @@ class InFlightEvent:
         except Exception as exc:  # the reply and its final event go on without it
             logger.warning(
                 f"{what} a reply in flight failed",
-                extra={"event_id": str(self._event_id), "error": repr(exc)[:300]},
+                extra={"event_id": str(self.event_id), "error": repr(exc)[:300]},
             )
 
 
@@ -299,9 +297,9 @@ class CompletionRecorder:
         session_factory: SessionFactory,
         redis: Redis,
         relay: OutboxRelay,
-        in_flight_lease_s: float = 60.0,
-        in_flight_renew_s: float = 20.0,
-        in_flight_after_s: float = 1.0,
+        in_flight_lease_s: float,
+        in_flight_renew_s: float,
+        in_flight_after_s: float,
     ) -> None:
         self._sessions = session_factory
         self._in_flight_lease_s = in_flight_lease_s
@@ -316,22 +314,24 @@ class CompletionRecorder:
         self._held: list[CompletionEvent] = []  # taken by neither Redis nor the database yet, oldest first
         self._retrying: asyncio.Task[None] | None = None  # `_retry_held`, while events are held
         self._closing = asyncio.Event()
-        self._in_flight: dict[uuid.UUID | int, InFlightEvent] = {}  # live ones, held events' by event id
+        self._in_flight: dict[uuid.UUID, InFlightEvent] = {}  # live streams' and held events', by event id
         self._journal_writers = asyncio.Semaphore(JOURNAL_WRITERS)
         relay.alive = self._alive_event_ids
 
     def _alive_event_ids(self) -> list[uuid.UUID]:
         """The events of this process's rows in flight, for the relay to leave alone."""
-        return [event_id for in_flight in self._in_flight.values() if (event_id := in_flight.event_id)]
+        return [event_id for event_id, in_flight in self._in_flight.items() if in_flight.written]
 
     def reply_started(self) -> None:
         """A reply began whose event `record` will be given (exactly once) when it ends."""
         self._unrecorded += 1
         self._all_recorded.clear()
 
-    def keep_in_flight(self, current: Callable[[], CompletionEvent]) -> InFlightEvent:
-        """Keep a started stream's event in the outbox while it runs; give it to `record` at the end."""
+    def keep_in_flight(self, event_id: uuid.UUID, current: Callable[[], CompletionEvent]) -> InFlightEvent:
+        """Keep a started stream's event (`event_id`, as `current` gives it) in the outbox while it runs;
+        give the final event to `record` at the end."""
         in_flight = InFlightEvent(
+            event_id,
             current,
             session_factory=self._sessions,
             writers=self._journal_writers,
@@ -339,7 +339,7 @@ class CompletionRecorder:
             renew_s=self._in_flight_renew_s,
             after_s=self._in_flight_after_s,
         )
-        self._in_flight[id(in_flight)] = in_flight
+        self._in_flight[event_id] = in_flight
         return in_flight
 
     @property
@@ -364,12 +364,12 @@ class CompletionRecorder:
             for in_flight in self._in_flight.values():  # held events' and any never recorded
                 in_flight.abandon()
 
-    async def record(self, event: CompletionEvent, *, in_flight: InFlightEvent | None = None) -> None:
+    async def record(self, event: CompletionEvent) -> None:
         """Record the event of a reply announced with `reply_started` (see `_record`), in a task of its
         own: a caller cancelled meanwhile (the client left, the process is stopping) does not cut the
         recording short. A failure is logged here, not raised: the reply itself was fine. Its row in
         flight goes afterwards, in the background (`drain` waits for that too)."""
-        recording = self._track(self._record(event, in_flight))
+        recording = self._track(self._record(event))
         with contextlib.suppress(Exception):
             await asyncio.shield(recording)
 
@@ -379,9 +379,10 @@ class CompletionRecorder:
         recording.add_done_callback(self._recorded)
         return recording
 
-    def _end_in_flight(self, key: uuid.UUID | int, *, forget: bool) -> None:
-        """End a stream's row in flight (see `InFlightEvent.end`) in the background; `drain` waits for it."""
-        in_flight = self._in_flight.pop(key, None)
+    def _end_in_flight(self, event_id: uuid.UUID, *, forget: bool) -> None:
+        """End the event's row in flight, if it has one (see `InFlightEvent.end`), in the background;
+        `drain` waits for it."""
+        in_flight = self._in_flight.pop(event_id, None)
         if in_flight is not None:
             self.reply_started()
             self._track(in_flight.end(forget=forget))
@@ -394,7 +395,7 @@ class CompletionRecorder:
         if self._unrecorded == 0:
             self._all_recorded.set()
 
-    async def _record(self, event: CompletionEvent, in_flight: InFlightEvent | None) -> None:
+    async def _record(self, event: CompletionEvent) -> None:
         """Publish the event, or keep it for the relay; when neither Redis nor PostgreSQL takes it, hold it
         for `_retry_held` rather than make the reply wait. While events are held, a new one queues behind
         them (so it cannot overtake them).
@@ -402,22 +403,19 @@ class CompletionRecorder:
         The stream's row in flight goes once its event is on the stream or in the outbox. While the event
         is held, the row is kept renewing (now with the final event), so that it survives the process; a
         failure here leaves it to its lease."""
-        key = id(in_flight)
         try:
             delivered = not self._held and await self._deliver([event])
         except BaseException:
-            self._end_in_flight(key, forget=False)
+            self._end_in_flight(event.event_id, forget=False)
             raise
         if delivered:
-            self._end_in_flight(key, forget=True)
+            self._end_in_flight(event.event_id, forget=True)
             return
         if self._closing.is_set():  # too late for another attempt: Redis and the database are closing
             _log_lost([event])
-            self._end_in_flight(key, forget=False)
+            self._end_in_flight(event.event_id, forget=False)
             return
         logger.warning("completion event held in memory, will retry", extra={"event_id": str(event.event_id)})
-        if in_flight is not None:
-            self._in_flight[event.event_id] = self._in_flight.pop(key)
         self._held.append(event)
         if self._retrying is None:
             # A context of its own: its logs belong to no request, not to the one that happened to start it.

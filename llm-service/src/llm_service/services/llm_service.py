@@ -126,6 +126,7 @@ class StreamFrames:
         self,
         stream: ChatStream,
         *,
+        event_id: uuid.UUID,
         event: Callable[[_Reply], CompletionEvent],
         recorder: CompletionRecorder,
     ) -> None:
@@ -135,7 +136,7 @@ class StreamFrames:
         self._reply = _Reply()
         self._finished = False
         self._frames = self._generate()
-        self._in_flight = recorder.keep_in_flight(self._event_so_far)
+        recorder.keep_in_flight(event_id, self._event_so_far)
 
     def _event_so_far(self) -> CompletionEvent:
         """The event as the reply stands (its first chunk included, before it was iterated); once the
@@ -205,7 +206,7 @@ class StreamFrames:
             try:
                 await self._stream.aclose()
             finally:  # recorded even if closing is cut short
-                await self._recorder.record(self._event(reply), in_flight=self._in_flight)
+                await self._recorder.record(self._event(reply))
         if scope.cancelled_caught:
             logger.error("recording a stream timed out", extra={"dashscope_request_id": reply.request_id})
 
@@ -304,16 +305,14 @@ class LlmService:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
             raise
+        event_id = uuid.uuid4()  # the final event's, and its checkpoints' while it runs
         event = partial(
-            self._event,
-            request,
-            checked,
-            conversation_id=conversation_id,
-            created=created,
-            event_id=uuid.uuid4(),
+            self._event, request, checked, conversation_id=conversation_id, created=created, event_id=event_id
         )
         self._recorder.reply_started()  # from here on, `StreamFrames` records it whatever happens
-        frames = StreamFrames(stream, event=lambda reply: event(reply=reply), recorder=self._recorder)
+        frames = StreamFrames(
+            stream, event_id=event_id, event=lambda reply: event(reply=reply), recorder=self._recorder
+        )
         return StreamReply(conversation_id=conversation_id, frames=frames)
 
     async def _check(self, request: ChatRequest) -> _Checked:
